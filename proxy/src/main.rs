@@ -1,1 +1,85 @@
-fn main() {}
+//! The `citus-proxy` binary: configuration, logging and signals around `server::run`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use citus_proxy::{cli, context::Context, logging, server, shutdown::Shutdown};
+use tokio::net::TcpListener;
+use tracing::info;
+
+fn main() -> ExitCode {
+    let matches = cli::command().get_matches();
+    if matches.subcommand_name() == Some("config-reference") {
+        print!("{}", cli::reference_markdown());
+        return ExitCode::SUCCESS;
+    }
+    let config = match cli::load_config(&matches) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("citus-proxy: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if matches.subcommand_name() == Some("check-config") {
+        println!("{config:#?}");
+        return ExitCode::SUCCESS;
+    }
+    if let Err(e) = logging::init(&config.log) {
+        eprintln!("citus-proxy: {e}");
+        return ExitCode::from(2);
+    }
+    match serve(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("citus-proxy: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(config: citus_proxy::config::Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listen = config.listen;
+        let ctx = Context::new(config).context("TLS set-up")?;
+        let listener = TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen} (configuration key `listen`)"))?;
+        let shutdown = Shutdown::default();
+        tokio::spawn(watch_signals(shutdown.clone()));
+        server::run(listener, Arc::new(ctx), &shutdown).await;
+        Ok(())
+    })
+}
+
+/// SIGTERM drains; SIGINT (or a second SIGTERM) closes at once.
+async fn watch_signals(shutdown: Shutdown) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::error!("cannot install signal handlers; stop the proxy with SIGKILL");
+        return;
+    };
+    let mut terms = 0;
+    loop {
+        tokio::select! {
+            _ = term.recv() => {
+                terms += 1;
+                if terms == 1 {
+                    info!("SIGTERM: draining");
+                    shutdown.drain();
+                } else {
+                    info!("second SIGTERM: closing now");
+                    shutdown.close_now();
+                }
+            }
+            _ = int.recv() => {
+                info!("SIGINT: closing now");
+                shutdown.close_now();
+            }
+        }
+    }
+}

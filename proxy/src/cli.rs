@@ -1,0 +1,70 @@
+//! The command line: one flag per configuration key (derived from the key registry), `--config`
+//! for the TOML file, and the subcommands.
+
+use clap::{Arg, ArgAction, ArgMatches, Command};
+
+use crate::config::keys::{Key, KEYS};
+use crate::config::{self, Config, ConfigError, Overrides};
+
+pub fn command() -> Command {
+    Command::new("citus-proxy")
+        .about("PostgreSQL wire-protocol proxy and query router for Citus")
+        .version(env!("CARGO_PKG_VERSION"))
+        .arg(
+            Arg::new("config")
+                .long("config")
+                .short('c')
+                .value_name("FILE")
+                .env("CITUS_PROXY_CONFIG")
+                .global(true)
+                .help("TOML configuration file (flags win over CITUS_PROXY_* variables, variables over the file)"),
+        )
+        .args(KEYS.iter().map(key_arg))
+        .subcommand(Command::new("check-config").about("Load and validate the configuration, print it, and exit"))
+        .subcommand(Command::new("config-reference").about("Print the configuration reference (Markdown) and exit"))
+}
+
+fn key_arg(key: &'static Key) -> Arg {
+    // Flag names are derived at start-up; clap wants them 'static, and they live for the run.
+    let long: &'static str = Box::leak(key.flag_name().into_boxed_str());
+    let mut arg = Arg::new(key.path)
+        .long(long)
+        .value_name("VALUE")
+        .action(ArgAction::Set)
+        .global(true)
+        .help(key.doc);
+    if let Some(alias) = key.alias {
+        arg = arg.visible_alias(alias);
+    }
+    arg
+}
+
+/// The configuration from file, environment and the flags in `m`.
+pub fn load_config(m: &ArgMatches) -> Result<Config, ConfigError> {
+    let mut o = Overrides::default();
+    for key in KEYS {
+        if let Some(v) = m.get_one::<String>(key.path) {
+            o.flags.insert(key.path, v.clone());
+        }
+    }
+    let file = m.get_one::<String>("config").map(std::path::PathBuf::from);
+    config::load(file.as_deref(), &o, |name| std::env::var(name).ok())
+}
+
+/// The configuration reference as a Markdown table (docs/configuration.md is checked against it).
+pub fn reference_markdown() -> String {
+    let mut s = String::from("| key | default | flag | environment variable | meaning |\n|---|---|---|---|---|\n");
+    for k in KEYS {
+        let flag = match k.alias {
+            Some(a) => format!("`--{}` (`--{a}`)", k.flag_name()),
+            None => format!("`--{}`", k.flag_name()),
+        };
+        let env = match k.alias_env() {
+            Some(a) => format!("`{}` (`{a}`)", k.env_name()),
+            None => format!("`{}`", k.env_name()),
+        };
+        let default = if k.default.is_empty() { "(unset)".to_string() } else { format!("`{}`", k.default) };
+        s.push_str(&format!("| `{}` | {default} | {flag} | {env} | {} |\n", k.path, k.doc));
+    }
+    s
+}

@@ -1,0 +1,77 @@
+//! Every configuration key, once: its TOML path, kind, default and meaning. Environment variable
+//! and flag names are derived from the path, so the file, the environment, the command line and
+//! the reference in docs/configuration.md can never disagree.
+
+/// How a key's value is written and checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Str,
+    /// `host:port` to listen on.
+    SocketAddr,
+    /// A `postgres://` URL.
+    PgUrl,
+    /// One of a fixed set of words.
+    Choice(&'static [&'static str]),
+    /// A duration such as `5s`, `250ms`, `2m`; `0s` disables where the doc says so.
+    Duration,
+    /// A whole number within bounds.
+    Int { min: i64, max: i64 },
+    Bool,
+    /// A file that must exist when set; empty means unset.
+    File,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Key {
+    /// Dotted TOML path, e.g. `upstream.url`.
+    pub path: &'static str,
+    pub kind: Kind,
+    /// Default, as it would be written in TOML (strings unquoted).
+    pub default: &'static str,
+    pub doc: &'static str,
+    /// A shorter flag / variable name kept for convenience (`--upstream`).
+    pub alias: Option<&'static str>,
+}
+
+impl Key {
+    /// `CITUS_PROXY_UPSTREAM_URL` for `upstream.url`.
+    pub fn env_name(&self) -> String {
+        env_of(self.path)
+    }
+    /// `upstream-url` for `upstream.url`.
+    pub fn flag_name(&self) -> String {
+        self.path.replace(['.', '_'], "-")
+    }
+    pub fn alias_env(&self) -> Option<String> {
+        self.alias.map(env_of)
+    }
+}
+
+fn env_of(path: &str) -> String {
+    format!("CITUS_PROXY_{}", path.replace(['.', '-'], "_").to_ascii_uppercase())
+}
+
+const SSLMODES: &[&str] = &["disable", "prefer", "require", "verify-ca", "verify-full"];
+const LOG_FORMATS: &[&str] = &["human", "json"];
+const MAX_I32: i64 = i32::MAX as i64;
+
+pub const KEYS: &[Key] = &[
+    Key { path: "listen", kind: Kind::SocketAddr, default: "127.0.0.1:6432", doc: "Address the proxy accepts PostgreSQL clients on.", alias: None },
+    Key { path: "upstream.url", kind: Kind::PgUrl, default: "postgres://127.0.0.1:5432", doc: "The Citus coordinator: `postgres://HOST:PORT`. Clients authenticate against it with their own credentials; a user, password and database in the URL are only used for the proxy's own metadata queries.", alias: Some("upstream") },
+    Key { path: "upstream.sslmode", kind: Kind::Choice(SSLMODES), default: "prefer", doc: "TLS from the proxy to the coordinator, as libpq's sslmode: disable, prefer, require (encrypt, no verification), verify-ca (verify the chain), verify-full (chain and host name).", alias: None },
+    Key { path: "upstream.ca_file", kind: Kind::File, default: "", doc: "PEM file of CA certificates for verify-ca / verify-full; empty uses the system's roots.", alias: None },
+    Key { path: "upstream.connect_timeout", kind: Kind::Duration, default: "5s", doc: "How long to wait for the coordinator to accept a connection before the client gets SQLSTATE 08001.", alias: None },
+    Key { path: "tls.cert_file", kind: Kind::File, default: "", doc: "PEM certificate chain for TLS to clients. With `tls.key_file`, SSLRequest is answered `S`; without, `N`.", alias: None },
+    Key { path: "tls.key_file", kind: Kind::File, default: "", doc: "PEM private key for `tls.cert_file`.", alias: None },
+    Key { path: "limits.max_client_connections", kind: Kind::Int { min: 1, max: 1_000_000 }, default: "1000", doc: "Client connections served at once; the next one gets SQLSTATE 53300.", alias: None },
+    Key { path: "limits.max_message_size", kind: Kind::Int { min: 1024, max: MAX_I32 }, default: "1073741823", doc: "Largest protocol message accepted from a client, in bytes (PostgreSQL's own limit is 1 GiB - 1); larger ones get SQLSTATE 08P01 and the connection is closed.", alias: None },
+    Key { path: "limits.idle_timeout", kind: Kind::Duration, default: "0s", doc: "Close a client connection idle outside a transaction this long (SQLSTATE 57P05); 0s disables.", alias: None },
+    Key { path: "limits.startup_timeout", kind: Kind::Duration, default: "30s", doc: "Time a new connection has to finish TLS, startup and authentication.", alias: None },
+    Key { path: "shutdown.timeout", kind: Kind::Duration, default: "30s", doc: "On SIGTERM, how long running transactions may take to finish before their connections are closed.", alias: None },
+    Key { path: "log.format", kind: Kind::Choice(LOG_FORMATS), default: "human", doc: "Log lines for people (`human`) or one JSON object per line (`json`).", alias: None },
+    Key { path: "log.level", kind: Kind::Str, default: "info", doc: "Log filter in tracing's syntax: a level (`debug`) or per-module directives (`info,citus_proxy::session=debug`).", alias: None },
+];
+
+pub fn find(path: &str) -> Option<&'static Key> {
+    KEYS.iter().find(|k| k.path == path)
+}

@@ -1,0 +1,123 @@
+//! Configuration: one TOML file, every key overridable by environment variable and by flag
+//! (flags win over variables, variables over the file), checked at start with messages that
+//! name the key and where its value came from.
+
+pub mod keys;
+mod load;
+pub mod upstream_url;
+pub mod value;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub use load::{load, ConfigError, Overrides};
+pub use upstream_url::UpstreamUrl;
+use value::de_duration;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub upstream: Upstream,
+    pub tls: Tls,
+    pub limits: Limits,
+    pub shutdown: Shutdown,
+    pub log: Log,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Upstream {
+    pub url: String,
+    pub sslmode: SslMode,
+    pub ca_file: String,
+    #[serde(deserialize_with = "de_duration")]
+    pub connect_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SslMode {
+    Disable,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    pub cert_file: String,
+    pub key_file: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    pub max_client_connections: u32,
+    pub max_message_size: u32,
+    #[serde(deserialize_with = "de_duration")]
+    pub idle_timeout: Duration,
+    #[serde(deserialize_with = "de_duration")]
+    pub startup_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shutdown {
+    #[serde(deserialize_with = "de_duration")]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Log {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+impl Config {
+    /// The defaults alone (what `load` starts from).
+    pub fn defaults() -> Config {
+        load(None, &Overrides::default(), |_| None).expect("the built-in defaults are valid")
+    }
+
+    /// The parsed upstream URL (checked at load, so this cannot fail afterwards).
+    pub fn upstream_url(&self) -> UpstreamUrl {
+        UpstreamUrl::parse(&self.upstream.url).unwrap_or_else(|_| UpstreamUrl {
+            host: "127.0.0.1".into(),
+            port: 5432,
+            user: None,
+            password: None,
+            database: None,
+            sslmode: None,
+        })
+    }
+
+    /// The effective sslmode: a `?sslmode=` in the URL wins over `upstream.sslmode`.
+    pub fn upstream_sslmode(&self) -> SslMode {
+        match self.upstream_url().sslmode.as_deref() {
+            Some("disable") => SslMode::Disable,
+            Some("prefer") => SslMode::Prefer,
+            Some("require") => SslMode::Require,
+            Some("verify-ca") => SslMode::VerifyCa,
+            Some("verify-full") => SslMode::VerifyFull,
+            _ => self.upstream.sslmode,
+        }
+    }
+
+    /// True when both halves of the client-facing TLS material are configured.
+    pub fn tls_enabled(&self) -> bool {
+        !self.tls.cert_file.is_empty() && !self.tls.key_file.is_empty()
+    }
+}

@@ -1,0 +1,52 @@
+//! Where routing, caching and metrics plug into the connection loop. The session calls these with
+//! borrowed views of the frames it already holds (no copies); one hook object lives per session
+//! and sees its statements in order.
+
+use std::time::Duration;
+
+use crate::wire::bind::BindView;
+use crate::wire::parse::ParseView;
+use crate::wire::ready::TxStatus;
+
+/// What a hook wants sent with a statement: a NoticeResponse frame to put before its result.
+#[derive(Debug, Default)]
+pub struct StatementNote {
+    pub notice: Option<bytes::Bytes>,
+}
+
+/// Per-session observer of the statement stream. Every method has a no-op default.
+pub trait StatementHooks: Send {
+    /// A simple-protocol Query (its SQL may hold several statements; raw bytes, the client's encoding).
+    fn on_query(&mut self, _sql: &[u8]) -> StatementNote {
+        StatementNote::default()
+    }
+    /// A Parse of a named (or unnamed, empty name) prepared statement.
+    fn on_parse(&mut self, _parse: &ParseView<'_>) {}
+    /// A Bind: the statement it refers to, its parameter values and formats.
+    fn on_bind(&mut self, _bind: &BindView<'_>) {}
+    /// A Sync closing an extended-protocol batch.
+    fn on_sync(&mut self) -> StatementNote {
+        StatementNote::default()
+    }
+    /// ReadyForQuery for the oldest outstanding Query/Sync/FunctionCall, with the time it took
+    /// from its first message.
+    fn on_ready(&mut self, _status: TxStatus, _elapsed: Duration) {}
+    /// An ErrorResponse from the coordinator (the body, after the header).
+    fn on_backend_error(&mut self, _body: &[u8]) {}
+}
+
+/// Makes the hooks of each new session.
+pub trait HooksFactory: Send + Sync {
+    fn session_hooks(&self, user: &str, database: &str) -> Box<dyn StatementHooks>;
+}
+
+/// Hooks that do nothing: a plain pass-through.
+pub struct NoHooks;
+
+impl StatementHooks for NoHooks {}
+
+impl HooksFactory for NoHooks {
+    fn session_hooks(&self, _: &str, _: &str) -> Box<dyn StatementHooks> {
+        Box::new(NoHooks)
+    }
+}

@@ -1,0 +1,17 @@
+//! citus-proxy: a PostgreSQL wire-protocol proxy and query router for Citus.
+//!
+//! `server::run(listener, context, shutdown)` is the whole server; the binary adds config,
+//! logging and signals around it, and tests run it in-process on `127.0.0.1:0`.
+
+pub mod cancel;
+pub mod cli;
+pub mod config;
+pub mod context;
+pub mod error;
+pub mod hooks;
+pub mod logging;
+pub mod net;
+pub mod server;
+pub mod session;
+pub mod shutdown;
+pub mod wire;

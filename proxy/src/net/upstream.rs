@@ -1,0 +1,93 @@
+//! Opening a connection to the coordinator: TCP with a timeout, then the SSLRequest exchange
+//! that `sslmode` asks for.
+
+use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::stream::Stream;
+use crate::config::{Config, SslMode};
+use crate::wire::startup::SSL_REQUEST_CODE;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("could not connect to upstream {addr}: {reason}")]
+    Unreachable { addr: String, reason: String },
+    #[error("upstream {addr} does not accept TLS, but upstream.sslmode requires it")]
+    TlsRefused { addr: String },
+    #[error("TLS handshake with upstream {addr} failed: {reason}")]
+    Tls { addr: String, reason: String },
+}
+
+/// Everything needed to open upstream connections; shared by all sessions.
+pub struct Connector {
+    host: String,
+    port: u16,
+    addr: String,
+    mode: SslMode,
+    tls: Option<tokio_rustls::TlsConnector>,
+    timeout: Duration,
+}
+
+impl Connector {
+    pub fn from_config(config: &Config) -> Result<Connector, super::tls::TlsSetupError> {
+        let url = config.upstream_url();
+        let mode = config.upstream_sslmode();
+        let ca = (!config.upstream.ca_file.is_empty()).then(|| std::path::Path::new(&config.upstream.ca_file));
+        Ok(Connector {
+            addr: url.addr(),
+            host: url.host,
+            port: url.port,
+            mode,
+            tls: super::tls::connector(mode, ca)?,
+            timeout: config.upstream.connect_timeout,
+        })
+    }
+
+    /// `host:port` of the coordinator, for messages.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    pub async fn connect(&self) -> Result<Stream, ConnectError> {
+        let unreachable = |reason: String| ConnectError::Unreachable { addr: self.addr.clone(), reason };
+        let tcp = tokio::time::timeout(self.timeout, TcpStream::connect((self.host.as_str(), self.port)))
+            .await
+            .map_err(|_| unreachable(format!("timed out after {:?}", self.timeout)))?
+            .map_err(|e| unreachable(e.to_string()))?;
+        let _ = tcp.set_nodelay(true);
+        let Some(tls) = &self.tls else {
+            return Ok(Stream::Plain(tcp));
+        };
+        self.negotiate(tcp, tls).await
+    }
+
+    async fn negotiate(&self, mut tcp: TcpStream, tls: &tokio_rustls::TlsConnector) -> Result<Stream, ConnectError> {
+        let io_err = |e: std::io::Error| ConnectError::Unreachable { addr: self.addr.clone(), reason: e.to_string() };
+        let mut req = [0u8; 8];
+        req[..4].copy_from_slice(&8i32.to_be_bytes());
+        req[4..].copy_from_slice(&SSL_REQUEST_CODE.to_be_bytes());
+        let answer = tokio::time::timeout(self.timeout, async {
+            tcp.write_all(&req).await?;
+            tcp.read_u8().await
+        })
+        .await
+        .map_err(|_| ConnectError::Unreachable { addr: self.addr.clone(), reason: "no answer to SSLRequest".into() })?
+        .map_err(io_err)?;
+        match answer {
+            b'S' => {
+                let name = ServerName::try_from(self.host.clone())
+                    .map_err(|e| ConnectError::Tls { addr: self.addr.clone(), reason: e.to_string() })?;
+                let s = tokio::time::timeout(self.timeout, tls.connect(name, tcp))
+                    .await
+                    .map_err(|_| ConnectError::Tls { addr: self.addr.clone(), reason: "timed out".into() })?
+                    .map_err(|e| ConnectError::Tls { addr: self.addr.clone(), reason: e.to_string() })?;
+                Ok(Stream::ClientTls(Box::new(s)))
+            }
+            b'N' if self.mode == SslMode::Prefer => Ok(Stream::Plain(tcp)),
+            _ => Err(ConnectError::TlsRefused { addr: self.addr.clone() }),
+        }
+    }
+}

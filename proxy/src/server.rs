@@ -1,0 +1,72 @@
+//! The listener: accepts clients up to `limits.max_client_connections`, runs a session task for
+//! each, and carries out shutdown (drain on SIGTERM, close at once on SIGINT).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+use crate::context::Context;
+use crate::session;
+use crate::shutdown::{reached, Phase, Shutdown};
+
+/// Serves clients from `listener` until `shutdown` says to stop; returns once every session ended.
+pub async fn run(listener: TcpListener, ctx: Arc<Context>, shutdown: &Shutdown) {
+    let mut phase = shutdown.subscribe();
+    let limit = ctx.config.limits.max_client_connections;
+    let permits = Arc::new(Semaphore::new(limit as usize));
+    let mut sessions = JoinSet::new();
+    if let Ok(addr) = listener.local_addr() {
+        info!(%addr, upstream = ctx.connector.addr(), "accepting PostgreSQL clients");
+    }
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => {
+                    let ctx = Arc::clone(&ctx);
+                    let rx = shutdown.subscribe();
+                    match Arc::clone(&permits).try_acquire_owned() {
+                        Ok(permit) => {
+                            sessions.spawn(async move {
+                                session::serve(ctx, tcp, peer, rx).await;
+                                drop(permit);
+                            });
+                        }
+                        Err(_) => {
+                            warn!(%peer, limit, "refusing a client: limits.max_client_connections reached");
+                            sessions.spawn(session::reject(ctx, tcp, peer));
+                        }
+                    }
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            },
+            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+            _ = reached(&mut phase, Phase::Draining) => break,
+        }
+    }
+    drop(listener);
+    let timeout = ctx.config.shutdown.timeout;
+    if *phase.borrow() == Phase::Draining {
+        info!(sessions = sessions.len(), ?timeout, "draining: waiting for running transactions");
+        let all_done = async { while sessions.join_next().await.is_some() {} };
+        tokio::select! {
+            _ = all_done => {}
+            _ = tokio::time::sleep(timeout) => {
+                warn!(left = sessions.len(), "shutdown timeout: closing the remaining connections");
+            }
+            _ = reached(&mut phase, Phase::Closing) => {}
+        }
+    }
+    shutdown.close_now();
+    // Sessions react to Closing at once; don't hang on one that cannot.
+    let _ = tokio::time::timeout(Duration::from_secs(5), async { while sessions.join_next().await.is_some() {} }).await;
+    sessions.abort_all();
+    info!("stopped");
+}

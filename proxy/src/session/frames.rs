@@ -1,0 +1,54 @@
+//! Whole-frame reading for the startup and authentication phase, where every message is small
+//! and handled one at a time. The buffer (with anything read ahead) is handed to the relay after.
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+use crate::wire::frame::{total_len, HEADER_LEN};
+
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("connection closed")]
+    Eof,
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("invalid message length")]
+    BadLength,
+    #[error("message of {0} bytes is over the limit")]
+    TooLarge(usize),
+}
+
+pub struct FrameReader<R> {
+    pub inner: R,
+    pub buf: BytesMut,
+}
+
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    pub fn new(inner: R) -> Self {
+        FrameReader { inner, buf: BytesMut::with_capacity(16 * 1024) }
+    }
+
+    /// True when a whole frame is already buffered (no read needed to get it).
+    pub fn has_frame(&self) -> bool {
+        self.buf.len() >= HEADER_LEN && total_len(&self.buf[..HEADER_LEN]).is_some_and(|t| self.buf.len() >= t)
+    }
+
+    /// The next whole frame, header included.
+    pub async fn next(&mut self, max: usize) -> Result<BytesMut, FrameError> {
+        loop {
+            if self.buf.len() >= HEADER_LEN {
+                let total = total_len(&self.buf[..HEADER_LEN]).ok_or(FrameError::BadLength)?;
+                if total > max {
+                    return Err(FrameError::TooLarge(total));
+                }
+                if self.buf.len() >= total {
+                    return Ok(self.buf.split_to(total));
+                }
+                self.buf.reserve(total - self.buf.len());
+            }
+            if self.inner.read_buf(&mut self.buf).await? == 0 {
+                return Err(FrameError::Eof);
+            }
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! The client's first packets: TLS negotiation (SSLRequest, PostgreSQL 17's direct TLS,
+//! GSSENCRequest refused), then a StartupMessage or a CancelRequest.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tracing::debug;
+
+use crate::context::Context;
+use crate::error::SessionError;
+use crate::net::stream::Stream;
+use crate::net::tls::ALPN_POSTGRESQL;
+use crate::wire::backend_key::CancelKey;
+use crate::wire::startup::{FirstPacket, StartupParams, MAX_STARTUP_PACKET};
+use crate::wire::{cancel_request, WireError};
+
+/// TLS records start with this byte (handshake content type); no valid startup length does.
+const TLS_HANDSHAKE_BYTE: u8 = 0x16;
+
+pub struct Startup {
+    pub client: Stream,
+    /// The StartupMessage exactly as received, forwarded unchanged.
+    pub packet: Vec<u8>,
+    pub user: String,
+    pub database: String,
+}
+
+pub enum Opening {
+    Startup(Startup),
+    Cancel(CancelKey),
+}
+
+type Failed = (SessionError, Option<Stream>);
+
+pub async fn open(ctx: &Arc<Context>, tcp: TcpStream) -> Result<Opening, Failed> {
+    let mut first = [0u8; 1];
+    let peeked = tcp.peek(&mut first).await.map_err(|e| (SessionError::ClientIo(e), None))?;
+    let mut stream = if peeked == 1 && first[0] == TLS_HANDSHAKE_BYTE {
+        direct_tls(ctx, tcp).await?
+    } else {
+        Stream::Plain(tcp)
+    };
+    // SSLRequest and GSSENCRequest may each come once before the real first packet.
+    for _ in 0..3 {
+        let (code, rest) = match read_first_packet(&mut stream).await {
+            Ok(p) => p,
+            Err(e) => return Err((e, Some(stream))),
+        };
+        match FirstPacket::from_code(code) {
+            FirstPacket::SslRequest => {
+                if stream.is_tls() {
+                    return Err((SessionError::Protocol("SSLRequest on an encrypted connection".into()), Some(stream)));
+                }
+                stream = negotiate_tls(ctx, stream).await?;
+            }
+            FirstPacket::GssEncRequest => {
+                stream.write_all(b"N").await.map_err(|e| (SessionError::ClientIo(e), None))?;
+            }
+            FirstPacket::Cancel => {
+                return cancel_request::decode(&rest)
+                    .map(Opening::Cancel)
+                    .map_err(|e| (SessionError::Protocol(e.to_string()), None));
+            }
+            FirstPacket::Startup { major, minor } => {
+                if major != 3 {
+                    return Err((SessionError::UnsupportedProtocol(major, minor), Some(stream)));
+                }
+                let params = match StartupParams::decode(&rest) {
+                    Ok(p) => p,
+                    Err(e) => return Err((SessionError::Protocol(format!("invalid startup packet: {e}")), Some(stream))),
+                };
+                let user = params.get("user").unwrap_or_default().to_string();
+                let database = params.get("database").map(str::to_string).unwrap_or_else(|| user.clone());
+                let mut packet = Vec::with_capacity(8 + rest.len());
+                packet.extend_from_slice(&((8 + rest.len()) as i32).to_be_bytes());
+                packet.extend_from_slice(&code.to_be_bytes());
+                packet.extend_from_slice(&rest);
+                return Ok(Opening::Startup(Startup { client: stream, packet, user, database }));
+            }
+        }
+    }
+    Err((SessionError::Protocol("too many negotiation requests before startup".into()), Some(stream)))
+}
+
+/// Reads `length | code | rest` of an untagged first packet, bounds-checked.
+async fn read_first_packet(stream: &mut Stream) -> Result<(i32, Vec<u8>), SessionError> {
+    let mut head = [0u8; 8];
+    stream.read_exact(&mut head).await.map_err(SessionError::ClientIo)?;
+    let len = i32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+    if len < 8 || len as usize > MAX_STARTUP_PACKET {
+        return Err(SessionError::Protocol(format!("invalid length of startup packet ({len})")));
+    }
+    let code = i32::from_be_bytes([head[4], head[5], head[6], head[7]]);
+    let mut rest = vec![0u8; len as usize - 8];
+    stream.read_exact(&mut rest).await.map_err(SessionError::ClientIo)?;
+    Ok((code, rest))
+}
+
+async fn negotiate_tls(ctx: &Arc<Context>, stream: Stream) -> Result<Stream, Failed> {
+    let Stream::Plain(mut tcp) = stream else {
+        return Err((SessionError::Protocol("SSLRequest on an encrypted connection".into()), None));
+    };
+    let Some(acceptor) = &ctx.tls else {
+        tcp.write_all(b"N").await.map_err(|e| (SessionError::ClientIo(e), None))?;
+        return Ok(Stream::Plain(tcp));
+    };
+    tcp.write_all(b"S").await.map_err(|e| (SessionError::ClientIo(e), None))?;
+    let tls = acceptor.accept(tcp).await.map_err(|e| (SessionError::ClientTls(e.to_string()), None))?;
+    Ok(Stream::ServerTls(Box::new(tls)))
+}
+
+/// PostgreSQL 17 clients may open with TLS directly; they must then name ALPN `postgresql`.
+async fn direct_tls(ctx: &Arc<Context>, tcp: TcpStream) -> Result<Stream, Failed> {
+    let Some(acceptor) = &ctx.tls else {
+        return Err((SessionError::ClientTls("direct TLS connection, but no tls.cert_file is configured".into()), None));
+    };
+    let tls = acceptor.accept(tcp).await.map_err(|e| (SessionError::ClientTls(e.to_string()), None))?;
+    if tls.get_ref().1.alpn_protocol() != Some(ALPN_POSTGRESQL) {
+        return Err((SessionError::ClientTls("direct TLS requires ALPN \"postgresql\"".into()), None));
+    }
+    Ok(Stream::ServerTls(Box::new(tls)))
+}
+
+/// Forwards a client's CancelRequest to the backend its key maps to. Nothing is answered (as
+/// PostgreSQL answers nothing); an unknown key is dropped.
+pub async fn forward_cancel(ctx: &Arc<Context>, key: &CancelKey, peer: SocketAddr) {
+    let Some(upstream_key) = ctx.cancels.lookup(key) else {
+        debug!(%peer, pid = key.pid, "cancel request with an unknown key ignored");
+        return;
+    };
+    match ctx.connector.connect().await {
+        Ok(mut up) => {
+            if let Err(e) = up.write_all(&upstream_key.cancel_request()).await {
+                debug!(%peer, error = %e, "could not forward a cancel request");
+                return;
+            }
+            // The server closes the connection once it has read the request.
+            let mut sink = [0u8; 64];
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), up.read(&mut sink)).await;
+            debug!(%peer, pid = key.pid, "cancel request forwarded");
+        }
+        Err(e) => debug!(%peer, error = %e, "could not forward a cancel request"),
+    }
+}
+
+impl From<WireError> for SessionError {
+    fn from(e: WireError) -> Self {
+        SessionError::Protocol(e.to_string())
+    }
+}

@@ -1,0 +1,110 @@
+//! One client connection: handshake, upstream connection and authentication relay, then the
+//! two-way relay until either side ends.
+
+mod auth;
+mod frames;
+mod handshake;
+mod relay;
+mod state;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use crate::context::Context;
+use crate::error::SessionError;
+use crate::shutdown::Phase;
+use handshake::Opening;
+
+pub use relay::End;
+
+/// Serves one accepted client connection to its end.
+pub async fn serve(ctx: Arc<Context>, tcp: TcpStream, peer: SocketAddr, phase: watch::Receiver<Phase>) {
+    let _ = tcp.set_nodelay(true);
+    let startup_timeout = ctx.config.limits.startup_timeout;
+    let opening = match tokio::time::timeout(startup_timeout, handshake::open(&ctx, tcp)).await {
+        Ok(Ok(o)) => o,
+        Ok(Err((err, client))) => {
+            log_end(peer, &err);
+            if let Some(mut c) = client {
+                if let Some(msg) = err.to_client() {
+                    let _ = c.write_all(&msg).await;
+                }
+                let _ = c.shutdown().await;
+            }
+            return;
+        }
+        Err(_) => {
+            log_end(peer, &SessionError::StartupTimeout(startup_timeout));
+            return;
+        }
+    };
+    match opening {
+        Opening::Cancel(key) => handshake::forward_cancel(&ctx, &key, peer).await,
+        Opening::Startup(startup) => {
+            let user = startup.user.clone();
+            let database = startup.database.clone();
+            debug!(%peer, %user, %database, "client started up");
+            let result = run(&ctx, startup, phase).await;
+            match result {
+                Ok(end) => debug!(%peer, %user, ?end, "session ended"),
+                Err(err) => log_end(peer, &err),
+            }
+        }
+    }
+}
+
+async fn run(ctx: &Arc<Context>, startup: handshake::Startup, phase: watch::Receiver<Phase>) -> Result<End, SessionError> {
+    let mut client = startup.client;
+    let upstream = match ctx.connector.connect().await {
+        Ok(u) => u,
+        Err(e) => {
+            let err = SessionError::from(e);
+            if let Some(msg) = err.to_client() {
+                let _ = client.write_all(&msg).await;
+            }
+            return Err(err);
+        }
+    };
+    let hooks = ctx.hooks.session_hooks(&startup.user, &startup.database);
+    let (client_r, client_w) = client.split();
+    let (upstream_r, upstream_w) = upstream.split();
+    let mut halves = relay::Halves::new(client_r, client_w, upstream_r, upstream_w, ctx);
+    let authed = auth::relay(&mut halves, &startup.packet, ctx).await?;
+    let _registration = authed.registration;
+    relay::run(halves, hooks, ctx, phase).await
+}
+
+/// Answers a client over the connection limit: SQLSTATE 53300 once its startup packet is read
+/// (so TLS clients get the error over TLS, as they expect).
+pub async fn reject(ctx: Arc<Context>, tcp: TcpStream, peer: SocketAddr) {
+    let _ = tcp.set_nodelay(true);
+    let limit = ctx.config.limits.max_client_connections;
+    let timeout = ctx.config.limits.startup_timeout.min(std::time::Duration::from_secs(5));
+    if let Ok(Ok(Opening::Startup(mut s))) = tokio::time::timeout(timeout, handshake::open(&ctx, tcp)).await {
+        if let Some(msg) = SessionError::TooManyClients(limit).to_client() {
+            let _ = s.client.write_all(&msg).await;
+        }
+        let _ = s.client.shutdown().await;
+    }
+    debug!(%peer, "refused: too many clients");
+}
+
+fn log_end(peer: SocketAddr, err: &SessionError) {
+    match err {
+        SessionError::ClientIo(_) | SessionError::ClientTls(_) | SessionError::StartupTimeout(_) => {
+            debug!(%peer, error = %err, "client connection ended")
+        }
+        SessionError::Protocol(_) | SessionError::UnsupportedProtocol(..) => {
+            warn!(%peer, error = %err, "client disconnected for a protocol violation")
+        }
+        SessionError::TooManyClients(_) | SessionError::IdleTimeout | SessionError::Shutdown => {
+            info!(%peer, error = %err, "client disconnected")
+        }
+        _ => warn!(%peer, error = %err, "session failed"),
+    }
+}

@@ -1,0 +1,32 @@
+//! Framing: every message after startup is `tag(1) | length(4, includes itself) | body`.
+
+/// Bytes in a message header: the tag and the length.
+pub const HEADER_LEN: usize = 5;
+
+/// The declared total size of the frame starting at `header` (tag included), if the length field is sane.
+#[inline]
+pub fn total_len(header: &[u8]) -> Option<usize> {
+    let len = i32::from_be_bytes([header[1], header[2], header[3], header[4]]);
+    if len < 4 {
+        return None;
+    }
+    Some(len as usize + 1)
+}
+
+/// Message tags a frontend may send after startup (protocol 3.x).
+#[inline]
+pub fn is_frontend_tag(tag: u8) -> bool {
+    matches!(
+        tag,
+        b'Q' | b'P' | b'B' | b'D' | b'E' | b'C' | b'S' | b'H' | b'F' | b'd' | b'c' | b'f' | b'X' | b'p'
+    )
+}
+
+/// Builds a frame from a tag and a body.
+pub fn build(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+    out.push(tag);
+    out.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+    out.extend_from_slice(body);
+    out
+}
