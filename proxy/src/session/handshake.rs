@@ -86,13 +86,12 @@ pub async fn open(ctx: &Arc<Context>, tcp: TcpStream) -> Result<Opening, Failed>
 
 /// Reads `length | code | rest` of an untagged first packet, bounds-checked.
 async fn read_first_packet(stream: &mut Stream) -> Result<(i32, Vec<u8>), SessionError> {
-    let mut head = [0u8; 8];
-    stream.read_exact(&mut head).await.map_err(SessionError::ClientIo)?;
-    let len = i32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+    // The length is checked before anything else is awaited, so a bad one is refused at once.
+    let len = stream.read_i32().await.map_err(SessionError::ClientIo)?;
     if len < 8 || len as usize > MAX_STARTUP_PACKET {
         return Err(SessionError::Protocol(format!("invalid length of startup packet ({len})")));
     }
-    let code = i32::from_be_bytes([head[4], head[5], head[6], head[7]]);
+    let code = stream.read_i32().await.map_err(SessionError::ClientIo)?;
     let mut rest = vec![0u8; len as usize - 8];
     stream.read_exact(&mut rest).await.map_err(SessionError::ClientIo)?;
     Ok((code, rest))

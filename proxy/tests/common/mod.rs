@@ -133,3 +133,49 @@ pub fn startup_packet(user: &str, database: &str) -> Vec<u8> {
     out.extend_from_slice(&body);
     out
 }
+
+/// A raw, authenticated (trust) protocol session through `addr`, positioned after the first
+/// ReadyForQuery.
+pub async fn raw_session(addr: SocketAddr) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    s.write_all(&startup_packet(test_support::postgres().superuser(), "postgres")).await.expect("startup");
+    loop {
+        let tag = s.read_u8().await.expect("startup reply");
+        let len = s.read_i32().await.expect("len") as usize;
+        let mut body = vec![0u8; len - 4];
+        s.read_exact(&mut body).await.expect("body");
+        assert_ne!(tag, b'E', "startup failed: {}", String::from_utf8_lossy(&body));
+        if tag == b'Z' {
+            return s;
+        }
+    }
+}
+
+/// Backends connected to `db` other than the asking one.
+pub async fn backends(db: &str) -> i64 {
+    let c = test_support::connect(&direct_url("postgres")).await;
+    c.query_one(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+        &[&db],
+    )
+    .await
+    .expect("count backends")
+    .get(0)
+}
+
+/// Polls until `f` is true or `secs` pass.
+pub async fn eventually<F, Fut>(secs: u64, mut f: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if f().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    false
+}
