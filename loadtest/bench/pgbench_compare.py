@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""pgbench -S side by side: direct PostgreSQL vs citus-proxy vs PgBouncer, in one run.
+
+Starts its own PostgreSQL (initdb as the `postgres` user when run as root), citus-proxy (release
+build) and PgBouncer (transaction pooling for simple/extended, session pooling for prepared, which
+transaction pooling cannot serve), all on free loopback ports. Runs are interleaved target by
+target, repeated for ROUNDS rounds; the table reports the median TPS and its ratio to direct.
+
+Usage: loadtest/bench/pgbench_compare.py [--seconds 10] [--rounds 3] [--clients 1,8,32]
+       [--modes simple,extended,prepared] [--out docs/benchmarks-pgbench.md]
+"""
+import argparse, os, re, shutil, socket, statistics, subprocess, sys, tempfile, time
+
+PG_BIN = os.environ.get("CITUS_PROXY_PG_BIN", "/usr/lib/postgresql/15/bin")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def as_pg(cmd):
+    return (["runuser", "-u", "postgres", "--"] + cmd) if os.geteuid() == 0 else cmd
+
+
+def wait_port(port, secs=30):
+    deadline = time.time() + secs
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"nothing listens on {port}")
+
+
+def start_postgres(tmp):
+    data = os.path.join(tmp, "data")
+    os.makedirs(data)
+    if os.geteuid() == 0:
+        shutil.chown(tmp, "postgres", "postgres")
+        shutil.chown(data, "postgres", "postgres")
+    subprocess.run(as_pg([f"{PG_BIN}/initdb", "-D", data, "-U", "postgres", "-A", "trust", "--no-sync"]),
+                   check=True, stdout=subprocess.DEVNULL)
+    port = free_port()
+    with open(os.path.join(data, "postgresql.auto.conf"), "a") as f:
+        f.write(f"port={port}\nlisten_addresses='127.0.0.1'\nunix_socket_directories='{tmp}'\n"
+                "max_connections=200\nshared_buffers=256MB\nfsync=off\nsynchronous_commit=off\n")
+    subprocess.run(as_pg([f"{PG_BIN}/pg_ctl", "-D", data, "-l", os.path.join(tmp, "pg.log"), "-w", "start"]),
+                   check=True, stdout=subprocess.DEVNULL)
+    return data, port
+
+
+def start_pgbouncer(tmp, pg_port, mode, pool):
+    port = free_port()
+    ini = os.path.join(tmp, f"pgbouncer-{mode}.ini")
+    users = os.path.join(tmp, "users.txt")
+    with open(users, "w") as f:
+        f.write('"postgres" ""\n')
+    with open(ini, "w") as f:
+        f.write(f"[databases]\nbench = host=127.0.0.1 port={pg_port} dbname=bench\n"
+                f"[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nauth_type = trust\n"
+                f"auth_file = {users}\npool_mode = {mode}\ndefault_pool_size = {pool}\nmax_client_conn = 500\n"
+                f"unix_socket_dir =\nlogfile = {tmp}/pgbouncer-{mode}.log\npidfile = {tmp}/pgbouncer-{mode}.pid\n")
+    if os.geteuid() == 0:
+        shutil.chown(ini, "postgres", "postgres")
+        shutil.chown(users, "postgres", "postgres")
+    proc = subprocess.Popen(as_pg(["pgbouncer", ini]), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port)
+    return proc, port
+
+
+def start_proxy(pg_port):
+    exe = os.path.join(ROOT, "target", "release", "citus-proxy")
+    port = free_port()
+    proc = subprocess.Popen([exe, "--listen", f"127.0.0.1:{port}", "--upstream", f"postgres://127.0.0.1:{pg_port}",
+                             "--upstream-sslmode", "disable", "--log-level", "warn"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port)
+    return proc, port
+
+
+def pgbench(port, mode, clients, seconds):
+    threads = min(clients, 2)
+    out = subprocess.run(["pgbench", "-n", "-S", "-M", mode, "-c", str(clients), "-j", str(threads), "-T", str(seconds),
+                          "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "bench"],
+                         capture_output=True, text=True)
+    m = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", out.stdout)
+    if not m:
+        sys.exit(f"pgbench failed on port {port}: {out.stdout}\n{out.stderr}")
+    return float(m.group(1))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--clients", default="1,8,32")
+    ap.add_argument("--modes", default="simple,extended,prepared")
+    ap.add_argument("--scale", type=int, default=10)
+    ap.add_argument("--out")
+    a = ap.parse_args()
+    clients = [int(c) for c in a.clients.split(",")]
+    modes = a.modes.split(",")
+    if not os.path.exists(os.path.join(ROOT, "target", "release", "citus-proxy")):
+        subprocess.run(["cargo", "build", "--release", "-p", "citus-proxy"], cwd=ROOT, check=True)
+    tmp = tempfile.mkdtemp(prefix="citus-proxy-bench-")
+    procs = []
+    data = None
+    try:
+        data, pg_port = start_postgres(tmp)
+        subprocess.run(["createdb", "-h", "127.0.0.1", "-p", str(pg_port), "-U", "postgres", "bench"], check=True)
+        subprocess.run(["pgbench", "-i", "-q", "-s", str(a.scale), "-h", "127.0.0.1", "-p", str(pg_port), "-U", "postgres",
+                        "bench"], check=True, capture_output=True)
+        proxy, proxy_port = start_proxy(pg_port)
+        procs.append(proxy)
+        tx, tx_port = start_pgbouncer(tmp, pg_port, "transaction", max(clients))
+        sess, sess_port = start_pgbouncer(tmp, pg_port, "session", max(clients))
+        procs += [tx, sess]
+        results = {}
+        for r in range(a.rounds):
+            for c in clients:
+                for mode in modes:
+                    bouncer = sess_port if mode == "prepared" else tx_port
+                    for name, port in [("direct", pg_port), ("citus-proxy", proxy_port), ("pgbouncer", bouncer)]:
+                        tps = pgbench(port, mode, c, a.seconds)
+                        results.setdefault((c, mode, name), []).append(tps)
+                        print(f"round {r + 1} -c {c:>2} -M {mode:<8} {name:<11} {tps:>10.0f} tps", flush=True)
+        lines = [f"pgbench -S, scale {a.scale}, {a.seconds} s per run, {a.rounds} rounds interleaved, median TPS "
+                 f"(ratio to direct); PgBouncer in transaction pooling (session pooling for -M prepared).", "",
+                 "| clients | mode | direct | citus-proxy | pgbouncer |", "|---|---|---|---|---|"]
+        for c in clients:
+            for mode in modes:
+                d = statistics.median(results[(c, mode, "direct")])
+                cells = [f"{d:.0f}"]
+                for name in ("citus-proxy", "pgbouncer"):
+                    m = statistics.median(results[(c, mode, name)])
+                    cells.append(f"{m:.0f} ({m / d:.2f})")
+                lines.append(f"| {c} | {mode} | " + " | ".join(cells) + " |")
+        table = "\n".join(lines) + "\n"
+        print("\n" + table)
+        if a.out:
+            with open(a.out, "w") as f:
+                f.write(table)
+    finally:
+        for p in procs:
+            p.terminate()
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        if data:
+            subprocess.run(as_pg([f"{PG_BIN}/pg_ctl", "-D", data, "stop", "-m", "fast"]), stdout=subprocess.DEVNULL)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

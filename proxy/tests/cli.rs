@@ -1,0 +1,61 @@
+//! The binary's configuration surface: bad values are refused at start with the key named, and
+//! the reference in docs/configuration.md is the one the code prints.
+
+use std::process::Command;
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_citus-proxy"))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run citus-proxy");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn bad_values_name_the_key() {
+    let (code, err) = run(&["--limits-max-client-connections", "lots", "check-config"], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("limits.max_client_connections") && err.contains("--limits-max-client-connections"), "{err}");
+
+    let (code, err) = run(&["check-config"], &[("CITUS_PROXY_LISTEN", "not-an-address")]);
+    assert_eq!(code, 2);
+    assert!(err.contains("`listen`") && err.contains("CITUS_PROXY_LISTEN"), "{err}");
+
+    let dir = std::env::temp_dir().join(format!("citus-proxy-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("bad.toml");
+    std::fs::write(&file, "[upstream]\nsslmode = \"always\"\n").expect("write");
+    let (code, err) = run(&["--config", file.to_str().expect("utf8"), "check-config"], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("upstream.sslmode") && err.contains("bad.toml"), "{err}");
+
+    std::fs::write(&file, "[upstream\n").expect("write");
+    let (code, err) = run(&["--config", file.to_str().expect("utf8"), "check-config"], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not valid TOML"), "{err}");
+}
+
+#[test]
+fn flags_win_over_environment() {
+    let out = Command::new(env!("CARGO_BIN_EXE_citus-proxy"))
+        .args(["--upstream", "postgres://flag-host:1", "check-config"])
+        .env("CITUS_PROXY_UPSTREAM_URL", "postgres://env-host:2")
+        .env("CITUS_PROXY_LIMITS_IDLE_TIMEOUT", "90s")
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(stdout.contains("flag-host:1") && !stdout.contains("env-host"), "{stdout}");
+    assert!(stdout.contains("90s"), "{stdout}");
+}
+
+#[test]
+fn configuration_doc_matches_the_code() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/configuration.md")).expect("read doc");
+    let reference = citus_proxy::cli::reference_markdown();
+    assert!(
+        doc.contains(&reference),
+        "docs/configuration.md is out of date: regenerate its table with `citus-proxy config-reference`"
+    );
+}
