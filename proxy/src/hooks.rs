@@ -4,14 +4,24 @@
 
 use std::time::Duration;
 
+use crate::metrics::labels::{ClassLabel, RouteLabel};
 use crate::wire::bind::BindView;
 use crate::wire::parse::ParseView;
 use crate::wire::ready::TxStatus;
 
-/// What a hook wants sent with a statement: a NoticeResponse frame to put before its result.
-#[derive(Debug, Default)]
+/// What a hook attaches to a statement: the labels its latency is recorded under, and
+/// optionally a NoticeResponse frame to put before its result.
+#[derive(Debug)]
 pub struct StatementNote {
+    pub route: RouteLabel,
+    pub class: ClassLabel,
     pub notice: Option<bytes::Bytes>,
+}
+
+impl Default for StatementNote {
+    fn default() -> Self {
+        StatementNote { route: RouteLabel::Unknown, class: ClassLabel::Other, notice: None }
+    }
 }
 
 /// Per-session observer of the statement stream. Every method has a no-op default.

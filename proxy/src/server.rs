@@ -22,6 +22,7 @@ pub async fn run(listener: TcpListener, ctx: Arc<Context>, shutdown: &Shutdown) 
     if let Ok(addr) = listener.local_addr() {
         info!(%addr, upstream = ctx.connector.addr(), "accepting PostgreSQL clients");
     }
+    let background = spawn_background(&ctx, shutdown).await;
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -68,5 +69,28 @@ pub async fn run(listener: TcpListener, ctx: Arc<Context>, shutdown: &Shutdown) 
     // Sessions react to Closing at once; don't hang on one that cannot.
     let _ = tokio::time::timeout(Duration::from_secs(5), async { while sessions.join_next().await.is_some() {} }).await;
     sessions.abort_all();
+    for task in background {
+        task.abort();
+    }
     info!("stopped");
+}
+
+/// The metrics listener (when `metrics.listen` is not `off`) and histogram upkeep.
+async fn spawn_background(ctx: &Arc<Context>, shutdown: &Shutdown) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    if let Some(addr) = ctx.config.metrics.listen_addr() {
+        match TcpListener::bind(addr).await {
+            Ok(l) => tasks.push(tokio::spawn(crate::metrics::http::serve(l, Arc::clone(ctx), shutdown.subscribe()))),
+            Err(e) => warn!(%addr, error = %e, "cannot listen for metrics (configuration key `metrics.listen`)"),
+        }
+    }
+    let metrics = Arc::clone(&ctx.metrics);
+    tasks.push(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            metrics.upkeep();
+        }
+    }));
+    tasks
 }

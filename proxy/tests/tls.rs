@@ -29,21 +29,42 @@ fn conninfo(proxy: &Proxy, user: &str, password: &str, sslmode: &str) -> String 
     )
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_tls_with_verify_full_and_scram() {
-    let proxy = tls_proxy("verify-full").await;
+    // Client leg TLS (verified), coordinator leg plain: SCRAM relays untouched.
+    let proxy = tls_proxy("disable").await;
     let (ok, out, err) = psql(
         &conninfo(&proxy, "cp_scram", "pw-scram", "verify-full"),
         &["-c", "SELECT current_user, (SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid())"],
     );
     assert!(ok, "psql over TLS failed: {err}");
-    // SCRAM over TLS on both legs works because channel binding is not offered through the proxy,
-    // and the proxy's own leg to the coordinator is encrypted (ssl = t).
-    assert_eq!(out.trim(), "cp_scram|t");
+    assert_eq!(out.trim(), "cp_scram|f");
     proxy.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scram_with_tls_on_both_legs() {
+    // SCRAM channel binding ties the client to the TLS session it sees (the proxy's); the
+    // coordinator sees another. With channel_binding=disable it works; with libpq's default
+    // (prefer) the coordinator refuses with its own, explicit error (docs/operations.md).
+    let proxy = tls_proxy("verify-full").await;
+    let base = conninfo(&proxy, "cp_scram", "pw-scram", "verify-full");
+    let (ok, out, err) = psql(
+        &format!("{base} channel_binding=disable"),
+        &["-c", "SELECT current_user, (SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid())"],
+    );
+    assert!(ok, "psql over TLS failed: {err}");
+    assert_eq!(out.trim(), "cp_scram|t");
+    let (ok, _, err) = psql(&base, &["-c", "SELECT 1"]);
+    assert!(!ok && err.contains("channel binding"), "{err}");
+    // md5 is unaffected.
+    let (ok, out, err) = psql(&conninfo(&proxy, "cp_md5", "pw-md5", "verify-full"), &["-c", "SELECT current_user"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "cp_md5");
+    proxy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_sslmodes() {
     for (mode, expect_ssl) in [("disable", "f"), ("prefer", "t"), ("require", "t"), ("verify-ca", "t"), ("verify-full", "t")] {
         let proxy = tls_proxy(mode).await;
@@ -54,24 +75,39 @@ async fn upstream_sslmodes() {
     }
 }
 
-#[tokio::test]
-async fn verify_full_rejects_a_wrong_host_name() {
-    // "localhost" and 127.0.0.1 are in the certificate; 127.0.0.2 (also loopback) is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_modes_check_what_they_promise() {
+    // The server also listens on 127.0.0.2, which its certificate does not name.
     let pg = test_support::postgres();
     let c = certs();
-    let proxy = Proxy::start(&[
-        ("upstream.url", &format!("postgres://127.0.0.2:{}", pg.port())),
-        ("upstream.sslmode", "verify-full"),
-        ("upstream.ca_file", c.ca_pem.to_str().expect("utf8")),
-    ])
-    .await;
-    let (ok, _, err) = psql(&proxy.conninfo("postgres"), &["-c", "SELECT 1"]);
-    assert!(!ok);
-    assert!(err.contains("TLS handshake with upstream"), "{err}");
-    proxy.stop().await;
+    let other_ca = std::env::temp_dir().join(format!("citus-proxy-other-ca-{}", std::process::id()));
+    std::fs::create_dir_all(&other_ca).expect("dir");
+    let other = test_support::TestCerts::generate(&other_ca);
+    let ca = c.ca_pem.to_str().expect("utf8");
+    let cases = [
+        ("127.0.0.2", "verify-full", ca, false),
+        ("127.0.0.2", "verify-ca", ca, true),
+        ("127.0.0.1", "verify-full", ca, true),
+        ("127.0.0.1", "verify-ca", other.ca_pem.to_str().expect("utf8"), false),
+        ("127.0.0.2", "require", other.ca_pem.to_str().expect("utf8"), true),
+    ];
+    for (host, mode, ca_file, works) in cases {
+        let proxy = Proxy::start(&[
+            ("upstream.url", &format!("postgres://{host}:{}", pg.port())),
+            ("upstream.sslmode", mode),
+            ("upstream.ca_file", ca_file),
+        ])
+        .await;
+        let (ok, _, err) = psql(&proxy.conninfo("postgres"), &["-c", "SELECT 1"]);
+        assert_eq!(ok, works, "{host} {mode}: {err}");
+        if !works {
+            assert!(err.contains("TLS handshake with upstream"), "{host} {mode}: {err}");
+        }
+        proxy.stop().await;
+    }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ssl_request_without_certificate_is_refused_and_plain_works() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let proxy = Proxy::start(&[]).await;

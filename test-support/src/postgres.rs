@@ -162,7 +162,7 @@ impl PgServer {
 
 fn write_conf(data: &Path, dir: &Path, port: u16, certs: &TestCerts) {
     let conf = format!(
-        "port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{dir}'\n\
+        "port = {port}\nlisten_addresses = '127.0.0.1,127.0.0.2'\nunix_socket_directories = '{dir}'\n\
          max_connections = 500\nshared_buffers = 128MB\nfsync = off\nsynchronous_commit = off\n\
          full_page_writes = off\nlog_min_messages = warning\nlog_line_prefix = '%m [%p] '\n\
          ssl = on\nssl_cert_file = '{cert}'\nssl_key_file = '{key}'\nssl_ca_file = '{ca}'\n",

@@ -20,9 +20,9 @@ pub const AUTH_USERS: [AuthUser; 4] = [
 pub(crate) fn hba_lines() -> String {
     let mut s = String::from("local all all trust\n");
     for u in AUTH_USERS {
-        s.push_str(&format!("host all {} 127.0.0.1/32 {}\n", u.name, u.method));
+        s.push_str(&format!("host all {} 127.0.0.0/8 {}\n", u.name, u.method));
     }
-    s.push_str("host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n");
+    s.push_str("host all all 127.0.0.0/8 trust\nhost all all ::1/128 trust\n");
     s
 }
 

@@ -3,7 +3,7 @@
 //! the reference in docs/configuration.md can never disagree.
 
 /// How a key's value is written and checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Kind {
     Str,
     /// `host:port` to listen on.
@@ -19,6 +19,10 @@ pub enum Kind {
     Bool,
     /// A file that must exist when set; empty means unset.
     File,
+    /// A number within bounds.
+    Float { min: f64, max: f64 },
+    /// `host:port` to listen on, or `off`.
+    SocketAddrOrOff,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -68,6 +72,16 @@ pub const KEYS: &[Key] = &[
     Key { path: "limits.idle_timeout", kind: Kind::Duration, default: "0s", doc: "Close a client connection idle outside a transaction this long (SQLSTATE 57P05); 0s disables.", alias: None },
     Key { path: "limits.startup_timeout", kind: Kind::Duration, default: "30s", doc: "Time a new connection has to finish TLS, startup and authentication.", alias: None },
     Key { path: "shutdown.timeout", kind: Kind::Duration, default: "30s", doc: "On SIGTERM, how long running transactions may take to finish before their connections are closed.", alias: None },
+    Key { path: "metrics.listen", kind: Kind::SocketAddrOrOff, default: "127.0.0.1:9930", doc: "HTTP listener for `/metrics` (Prometheus), `/slo`, `/healthz` and `/readyz`; `off` disables it.", alias: None },
+    Key { path: "slo.percentile", kind: Kind::Float { min: 0.5, max: 0.99999 }, default: "0.99", doc: "The percentile each latency target applies to.", alias: None },
+    Key { path: "slo.window", kind: Kind::Duration, default: "60s", doc: "Sliding window over which the SLO percentiles are computed.", alias: None },
+    Key { path: "slo.single_shard_query", kind: Kind::Duration, default: "100ms", doc: "Latency target: statements routed to one shard.", alias: None },
+    Key { path: "slo.multi_shard_aggregation", kind: Kind::Duration, default: "500ms", doc: "Latency target: aggregations over many shards.", alias: None },
+    Key { path: "slo.count", kind: Kind::Duration, default: "1s", doc: "Latency target: count queries.", alias: None },
+    Key { path: "slo.vector_search", kind: Kind::Duration, default: "50ms", doc: "Latency target: vector similarity search (ORDER BY a distance operator, LIMIT k).", alias: None },
+    Key { path: "slo.bulk_insert", kind: Kind::Duration, default: "5s", doc: "Latency target: a 10k-row insert (multi-row INSERT or COPY FROM).", alias: None },
+    Key { path: "slo.shard_creation", kind: Kind::Duration, default: "30s", doc: "Latency target: create_distributed_table.", alias: None },
+    Key { path: "slo.worker_registration", kind: Kind::Duration, default: "10s", doc: "Latency target: citus_add_node.", alias: None },
     Key { path: "log.format", kind: Kind::Choice(LOG_FORMATS), default: "human", doc: "Log lines for people (`human`) or one JSON object per line (`json`).", alias: None },
     Key { path: "log.level", kind: Kind::Str, default: "info", doc: "Log filter in tracing's syntax: a level (`debug`) or per-module directives (`info,citus_proxy::session=debug`).", alias: None },
 ];

@@ -37,7 +37,7 @@ pub fn load(
     let mut table = toml::Table::new();
     for key in KEYS {
         let v = match key.kind {
-            keys::Kind::Int { .. } | keys::Kind::Bool => value::from_text(key, key.default),
+            keys::Kind::Int { .. } | keys::Kind::Bool | keys::Kind::Float { .. } => value::from_text(key, key.default),
             _ => Ok(toml::Value::String(key.default.to_string())),
         }
         .map_err(|message| invalid(key, "the built-in default", message))?;

@@ -24,7 +24,45 @@ pub struct Config {
     pub tls: Tls,
     pub limits: Limits,
     pub shutdown: Shutdown,
+    pub metrics: Metrics,
+    pub slo: Slo,
     pub log: Log,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metrics {
+    /// `host:port`, or `off`.
+    pub listen: String,
+}
+
+impl Metrics {
+    pub fn listen_addr(&self) -> Option<SocketAddr> {
+        self.listen.parse().ok()
+    }
+}
+
+/// Latency targets per statement class, and how the percentile is computed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Slo {
+    pub percentile: f64,
+    #[serde(deserialize_with = "de_duration")]
+    pub window: Duration,
+    #[serde(deserialize_with = "de_duration")]
+    pub single_shard_query: Duration,
+    #[serde(deserialize_with = "de_duration")]
+    pub multi_shard_aggregation: Duration,
+    #[serde(deserialize_with = "de_duration")]
+    pub count: Duration,
+    #[serde(deserialize_with = "de_duration")]
+    pub vector_search: Duration,
+    #[serde(deserialize_with = "de_duration")]
+    pub bulk_insert: Duration,
+    #[serde(deserialize_with = "de_duration")]
+    pub shard_creation: Duration,
+    #[serde(deserialize_with = "de_duration")]
+    pub worker_registration: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]

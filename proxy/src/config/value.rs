@@ -14,6 +14,9 @@ pub fn from_text(key: &Key, text: &str) -> Result<toml::Value, String> {
                 .parse::<i64>()
                 .map_err(|_| format!("expected a whole number, got {text:?}"))?,
         ),
+        Kind::Float { .. } => toml::Value::Float(
+            text.trim().parse::<f64>().map_err(|_| format!("expected a number, got {text:?}"))?,
+        ),
         Kind::Bool => toml::Value::Boolean(match text.trim() {
             "true" | "on" | "yes" | "1" => true,
             "false" | "off" | "no" | "0" => false,
@@ -34,6 +37,16 @@ pub fn check(key: &Key, v: &toml::Value) -> Result<(), String> {
             }
         }
         (Kind::Bool, toml::Value::Boolean(_)) => {}
+        (Kind::Float { min, max }, toml::Value::Float(f)) => {
+            if !(min..=max).contains(f) {
+                return Err(format!("must be between {min} and {max}, got {f}"));
+            }
+        }
+        (Kind::SocketAddrOrOff, toml::Value::String(s)) => {
+            if s != "off" {
+                s.parse::<SocketAddr>().map_err(|_| format!("expected HOST:PORT with an IP address, or off, got {s:?}"))?;
+            }
+        }
         (Kind::Str, toml::Value::String(_)) => {}
         (Kind::SocketAddr, toml::Value::String(s)) => {
             s.parse::<SocketAddr>().map_err(|_| format!("expected HOST:PORT with an IP address, got {s:?}"))?;
@@ -66,6 +79,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 fn kind_name(kind: Kind) -> &'static str {
     match kind {
         Kind::Int { .. } => "an integer",
+        Kind::Float { .. } => "a number",
         Kind::Bool => "true or false",
         Kind::Duration => "a duration string such as \"5s\"",
         _ => "a string",

@@ -49,7 +49,8 @@ pub async fn serve(ctx: Arc<Context>, tcp: TcpStream, peer: SocketAddr, phase: w
             let user = startup.user.clone();
             let database = startup.database.clone();
             debug!(%peer, %user, %database, "client started up");
-            let result = run(&ctx, startup, phase).await;
+            let _client_gauge = GaugeGuard::new(&ctx.metrics.client_connections);
+            let result = run(&ctx, startup, peer, phase).await;
             match result {
                 Ok(end) => debug!(%peer, %user, ?end, "session ended"),
                 Err(err) => log_end(peer, &err),
@@ -58,8 +59,9 @@ pub async fn serve(ctx: Arc<Context>, tcp: TcpStream, peer: SocketAddr, phase: w
     }
 }
 
-async fn run(ctx: &Arc<Context>, startup: handshake::Startup, phase: watch::Receiver<Phase>) -> Result<End, SessionError> {
+async fn run(ctx: &Arc<Context>, startup: handshake::Startup, peer: SocketAddr, phase: watch::Receiver<Phase>) -> Result<End, SessionError> {
     let mut client = startup.client;
+    let connect_started = std::time::Instant::now();
     let upstream = match ctx.connector.connect().await {
         Ok(u) => u,
         Err(e) => {
@@ -70,13 +72,16 @@ async fn run(ctx: &Arc<Context>, startup: handshake::Startup, phase: watch::Rece
             return Err(err);
         }
     };
+    ctx.metrics.upstream_connect.record(connect_started.elapsed().as_secs_f64());
     let hooks = ctx.hooks.session_hooks(&startup.user, &startup.database);
+    let listed = ctx.sessions.add(peer, &startup.user, &startup.database, client.is_tls());
+    let _upstream_gauge = GaugeGuard::new(&ctx.metrics.upstream_connections);
     let (client_r, client_w) = client.split();
     let (upstream_r, upstream_w) = upstream.split();
     let mut halves = relay::Halves::new(client_r, client_w, upstream_r, upstream_w, ctx);
     let authed = auth::relay(&mut halves, &startup.packet, ctx).await?;
     let _registration = authed.registration;
-    relay::run(halves, hooks, ctx, phase).await
+    relay::run(halves, hooks, Arc::clone(&listed.info), ctx, phase).await
 }
 
 /// Answers a client over the connection limit: SQLSTATE 53300 once its startup packet is read
@@ -92,6 +97,22 @@ pub async fn reject(ctx: Arc<Context>, tcp: TcpStream, peer: SocketAddr) {
         let _ = s.client.shutdown().await;
     }
     debug!(%peer, "refused: too many clients");
+}
+
+/// Counts a connection in a gauge for as long as it lives.
+struct GaugeGuard(metrics::Gauge);
+
+impl GaugeGuard {
+    fn new(g: &metrics::Gauge) -> GaugeGuard {
+        g.increment(1.0);
+        GaugeGuard(g.clone())
+    }
+}
+
+impl Drop for GaugeGuard {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
 }
 
 fn log_end(peer: SocketAddr, err: &SessionError) {

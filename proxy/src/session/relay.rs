@@ -15,8 +15,9 @@ use super::frames::FrameReader;
 use super::state::{lock, Pending, State};
 use crate::context::Context;
 use crate::error::SessionError;
-use crate::hooks::StatementHooks;
+use crate::hooks::{StatementHooks, StatementNote};
 use crate::net::stream::{ReadHalf, WriteHalf};
+use crate::sessions::SessionInfo;
 use crate::shutdown::{reached, Phase};
 use crate::wire::bind::BindView;
 use crate::wire::error_response::is_fatal;
@@ -30,6 +31,8 @@ use crate::wire::ready::TxStatus;
 const INSPECT_LIMIT: usize = 1 << 20;
 /// Read at least this much spare room before each read.
 const READ_CHUNK: usize = 16 * 1024;
+/// While a statement is outstanding, how often the idle timeout re-checks whether it finished.
+const BUSY_RECHECK: std::time::Duration = std::time::Duration::from_millis(100);
 
 pub struct Halves {
     pub client: FrameReader<ReadHalf>,
@@ -59,12 +62,18 @@ pub enum End {
     Closed,
 }
 
-pub async fn run(h: Halves, hooks: Box<dyn StatementHooks>, ctx: &Arc<Context>, mut phase: watch::Receiver<Phase>) -> Result<End, SessionError> {
-    let state = State::new(hooks);
+pub async fn run(
+    h: Halves,
+    hooks: Box<dyn StatementHooks>,
+    info: Arc<SessionInfo>,
+    ctx: &Arc<Context>,
+    mut phase: watch::Receiver<Phase>,
+) -> Result<End, SessionError> {
+    let state = State::new(hooks, info);
     let Halves { client, mut client_w, upstream, mut upstream_w } = h;
     let result = {
         let c2s = client_to_upstream(client, &mut upstream_w, &state, ctx);
-        let s2c = upstream_to_client(upstream, &mut client_w, &state, ctx.connector.addr());
+        let s2c = upstream_to_client(upstream, &mut client_w, &state, ctx);
         tokio::pin!(c2s, s2c);
         tokio::select! {
             r = &mut c2s => r,
@@ -121,6 +130,8 @@ async fn client_to_upstream(
     let mut pass: usize = 0;
     // First message of the current extended-protocol batch (timing runs to its ReadyForQuery).
     let mut batch_start: Option<Instant> = None;
+    // Syncs since the last Execute: if that Execute started a COPY FROM, PostgreSQL ignores them.
+    let mut syncs_after_execute: usize = 0;
     loop {
         let mut pos = 0;
         let mut need = 0;
@@ -148,6 +159,9 @@ async fn client_to_upstream(
                     max - 1
                 )));
             }
+            if !matches!(tag, b'S' | b'H' | b'd' | b'c' | b'f') {
+                syncs_after_execute = 0;
+            }
             let inspect = matches!(tag, b'Q' | b'P' | b'B') && total <= INSPECT_LIMIT;
             if inspect {
                 if buf.len() - pos < total {
@@ -160,7 +174,7 @@ async fn client_to_upstream(
                     b'Q' => {
                         let sql = query::sql(body)?;
                         let note = st.hooks.on_query(sql);
-                        st.pending.push_back(Pending { started: Instant::now(), notice: note.notice });
+                        st.push(Pending::new(Instant::now(), note));
                     }
                     b'P' => {
                         batch_start.get_or_insert_with(Instant::now);
@@ -177,12 +191,23 @@ async fn client_to_upstream(
                 continue;
             }
             match tag {
-                b'Q' | b'F' => lock(state).pending.push_back(Pending { started: Instant::now(), notice: None }),
+                b'Q' | b'F' => lock(state).push(Pending::new(Instant::now(), StatementNote::default())),
                 b'S' => {
                     let started = batch_start.take().unwrap_or_else(Instant::now);
                     let mut st = lock(state);
                     let note = st.hooks.on_sync();
-                    st.pending.push_back(Pending { started, notice: note.notice });
+                    st.push(Pending::new(started, note));
+                    syncs_after_execute += 1;
+                }
+                b'c' | b'f' => {
+                    // CopyDone/CopyFail: Syncs sent during copy-in mode get no ReadyForQuery.
+                    let mut st = lock(state);
+                    if std::mem::take(&mut st.copy_in) {
+                        if let Some(started) = st.discard_newest(syncs_after_execute) {
+                            batch_start = Some(started);
+                        }
+                    }
+                    syncs_after_execute = 0;
                 }
                 b'X' => terminate = true,
                 b'P' | b'B' | b'D' | b'E' | b'C' | b'H' => {
@@ -194,18 +219,34 @@ async fn client_to_upstream(
         }
         if pos > 0 {
             w.write_all(&buf[..pos]).await.map_err(SessionError::UpstreamIo)?;
+            ctx.metrics.bytes_to_upstream.increment(pos as u64);
             buf.advance(pos);
         }
         if terminate {
             return Ok(End::ClientTerminated);
         }
         buf.reserve(need.saturating_sub(buf.len()).max(READ_CHUNK));
-        let n = if idle_timeout.is_zero() || !lock(state).is_idle() {
+        let n = if idle_timeout.is_zero() {
             r.read_buf(&mut buf).await
         } else {
-            match tokio::time::timeout(idle_timeout, r.read_buf(&mut buf)).await {
-                Ok(res) => res,
-                Err(_) => return Err(SessionError::IdleTimeout),
+            // The session usually becomes idle while this read waits (its last ReadyForQuery
+            // arrives after the client's last message), so idleness is re-checked, not only
+            // decided when the read starts. read_buf is cancel-safe.
+            let mut idle_from = lock(state).is_idle().then(Instant::now);
+            loop {
+                let wait = match idle_from {
+                    Some(t) => idle_timeout.saturating_sub(t.elapsed()),
+                    None => idle_timeout.min(BUSY_RECHECK),
+                };
+                match tokio::time::timeout(wait, r.read_buf(&mut buf)).await {
+                    Ok(res) => break res,
+                    Err(_) if !lock(state).is_idle() => idle_from = None,
+                    Err(_) => match idle_from {
+                        Some(t) if t.elapsed() >= idle_timeout => return Err(SessionError::IdleTimeout),
+                        Some(_) => {}
+                        None => idle_from = Some(Instant::now()),
+                    },
+                }
             }
         }
         .map_err(SessionError::ClientIo)?;
@@ -219,8 +260,10 @@ async fn upstream_to_client(
     reader: FrameReader<ReadHalf>,
     w: &mut WriteHalf,
     state: &Mutex<State>,
-    addr: &str,
+    ctx: &Arc<Context>,
 ) -> Result<End, SessionError> {
+    let addr = ctx.connector.addr();
+    let metrics = &ctx.metrics;
     let FrameReader { inner: mut r, mut buf } = reader;
     let mut pass: usize = 0;
     let mut last_was_fatal = false;
@@ -264,6 +307,9 @@ async fn upstream_to_client(
                     out_from = pos;
                 }
             }
+            if tag == b'G' {
+                lock(state).copy_in = true;
+            }
             if matches!(tag, b'Z' | b'E') && total <= INSPECT_LIMIT {
                 if buf.len() - pos < total {
                     need = total;
@@ -274,9 +320,11 @@ async fn upstream_to_client(
                 if tag == b'Z' {
                     let status = TxStatus::from_body(body)
                         .ok_or_else(|| SessionError::UpstreamLost(format!("{addr} (malformed ReadyForQuery)")))?;
-                    let elapsed = st.pending.pop_front().map(|p| p.started.elapsed()).unwrap_or_default();
-                    st.hooks.on_ready(status, elapsed);
-                    st.tx = status;
+                    if let Some(p) = st.pop(status) {
+                        let elapsed = p.started.elapsed();
+                        metrics.record(p.route, p.class, elapsed);
+                        st.hooks.on_ready(status, elapsed);
+                    }
                     at_statement_start = true;
                     pos += total;
                     if st.draining && st.is_idle() {
@@ -285,6 +333,9 @@ async fn upstream_to_client(
                     }
                 } else {
                     st.hooks.on_backend_error(body);
+                    if let Some(code) = crate::wire::error_response::sqlstate(body) {
+                        metrics.backend_error(code);
+                    }
                     last_was_fatal = is_fatal(body);
                     pos += total;
                 }
@@ -295,6 +346,7 @@ async fn upstream_to_client(
         if pos > out_from {
             w.write_all(&buf[out_from..pos]).await.map_err(SessionError::ClientIo)?;
         }
+        metrics.bytes_to_client.increment(pos as u64);
         buf.advance(pos);
         if drained {
             return Ok(End::Drained);

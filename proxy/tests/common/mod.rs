@@ -27,6 +27,8 @@ impl Proxy {
         let mut o = Overrides::default();
         o.flags.insert("upstream.url", format!("postgres://{}", pg.addr()));
         o.flags.insert("upstream.sslmode", "disable".into());
+        // Tests run many proxies at once: no shared default metrics port unless asked for.
+        o.flags.insert("metrics.listen", "off".into());
         for (k, v) in settings {
             o.flags.insert(k, v.to_string());
         }
@@ -178,4 +180,237 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     false
+}
+
+// ---- Side-by-side helpers (protocol / types / copy / async_messages / scale / hooks tests) ----
+
+/// The harness PostgreSQL's own address, for raw sessions straight to it.
+pub fn pg_addr() -> SocketAddr {
+    let pg = test_support::postgres();
+    format!("{}:{}", pg.host(), pg.port()).parse().expect("harness PostgreSQL address")
+}
+
+/// A libpq connection string (for psql) straight to the harness's PostgreSQL.
+pub fn direct_conninfo(db: &str) -> String {
+    let pg = test_support::postgres();
+    format!("host={} port={} user={} dbname={db} sslmode=disable", pg.host(), pg.port(), pg.superuser())
+}
+
+/// One backend message: its tag and body (header stripped).
+pub type RawMsg = (u8, Vec<u8>);
+
+/// Frontend message builders for raw sessions.
+pub mod fe {
+    fn frame(tag: u8, body: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        out.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+        out.extend_from_slice(body);
+        out
+    }
+    fn cstr(out: &mut Vec<u8>, s: &str) {
+        out.extend_from_slice(s.as_bytes());
+        out.push(0);
+    }
+    pub fn query(sql: &str) -> Vec<u8> {
+        let mut b = Vec::new();
+        cstr(&mut b, sql);
+        frame(b'Q', &b)
+    }
+    pub fn parse(name: &str, sql: &str, types: &[u32]) -> Vec<u8> {
+        let mut b = Vec::new();
+        cstr(&mut b, name);
+        cstr(&mut b, sql);
+        b.extend_from_slice(&(types.len() as i16).to_be_bytes());
+        for t in types {
+            b.extend_from_slice(&t.to_be_bytes());
+        }
+        frame(b'P', &b)
+    }
+    /// Bind with text-format parameters (None = NULL) and text results.
+    pub fn bind(portal: &str, stmt: &str, params: &[Option<&str>]) -> Vec<u8> {
+        let mut b = Vec::new();
+        cstr(&mut b, portal);
+        cstr(&mut b, stmt);
+        b.extend_from_slice(&0i16.to_be_bytes());
+        b.extend_from_slice(&(params.len() as i16).to_be_bytes());
+        for p in params {
+            match p {
+                Some(v) => {
+                    b.extend_from_slice(&(v.len() as i32).to_be_bytes());
+                    b.extend_from_slice(v.as_bytes());
+                }
+                None => b.extend_from_slice(&(-1i32).to_be_bytes()),
+            }
+        }
+        b.extend_from_slice(&0i16.to_be_bytes());
+        frame(b'B', &b)
+    }
+    pub fn describe(kind: u8, name: &str) -> Vec<u8> {
+        let mut b = vec![kind];
+        cstr(&mut b, name);
+        frame(b'D', &b)
+    }
+    pub fn execute(portal: &str, max_rows: i32) -> Vec<u8> {
+        let mut b = Vec::new();
+        cstr(&mut b, portal);
+        b.extend_from_slice(&max_rows.to_be_bytes());
+        frame(b'E', &b)
+    }
+    pub fn close(kind: u8, name: &str) -> Vec<u8> {
+        let mut b = vec![kind];
+        cstr(&mut b, name);
+        frame(b'C', &b)
+    }
+    pub fn sync() -> Vec<u8> {
+        frame(b'S', &[])
+    }
+    pub fn flush() -> Vec<u8> {
+        frame(b'H', &[])
+    }
+    pub fn terminate() -> Vec<u8> {
+        frame(b'X', &[])
+    }
+    pub fn copy_data(data: &[u8]) -> Vec<u8> {
+        frame(b'd', data)
+    }
+    pub fn copy_done() -> Vec<u8> {
+        frame(b'c', &[])
+    }
+}
+
+/// Reads backend messages until `readies` ReadyForQuery messages have arrived (10 s limit).
+pub async fn read_until_ready(s: &mut tokio::net::TcpStream, readies: usize) -> Vec<RawMsg> {
+    use tokio::io::AsyncReadExt;
+    let mut out = Vec::new();
+    let mut seen = 0;
+    let fut = async {
+        while seen < readies {
+            let tag = s.read_u8().await.expect("backend message");
+            let len = s.read_i32().await.expect("length") as usize;
+            let mut body = vec![0u8; len - 4];
+            s.read_exact(&mut body).await.expect("body");
+            if tag == b'Z' {
+                seen += 1;
+            }
+            out.push((tag, body));
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), fut)
+        .await
+        .unwrap_or_else(|_| panic!("no ReadyForQuery within 10 s"));
+    out
+}
+
+/// Sends `bytes` on a fresh raw session to `addr` and returns everything up to the `readies`-th
+/// ReadyForQuery.
+pub async fn raw_exchange(addr: SocketAddr, bytes: &[u8], readies: usize) -> Vec<RawMsg> {
+    use tokio::io::AsyncWriteExt;
+    let mut s = raw_session(addr).await;
+    s.write_all(bytes).await.expect("write");
+    read_until_ready(&mut s, readies).await
+}
+
+/// The same raw exchange straight to PostgreSQL and through `proxy`; asserts both are identical
+/// message for message and returns the direct one.
+pub async fn same_raw_exchange(proxy: &Proxy, bytes: &[u8], readies: usize, what: &str) -> Vec<RawMsg> {
+    let direct = raw_exchange(pg_addr(), bytes, readies).await;
+    let via = raw_exchange(proxy.addr, bytes, readies).await;
+    assert_eq!(tags(&direct), tags(&via), "{what}: message sequence differs (direct vs proxy)");
+    assert_eq!(direct, via, "{what}: message bodies differ (direct vs proxy)");
+    direct
+}
+
+/// Message tags as a string, e.g. "1t T2DCZ".
+pub fn tags(msgs: &[RawMsg]) -> String {
+    msgs.iter().map(|(t, _)| *t as char).collect()
+}
+
+/// What a connection driven by `connect_observed` saw outside of query results, in order, with
+/// the test's own marks in between.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Seen {
+    Notice { severity: String, code: String, message: String },
+    Notification { pid: i32, channel: String, payload: String },
+    Mark(String),
+}
+
+/// A client whose connection's asynchronous messages (notices, notifications) are recorded.
+pub struct Observed {
+    pub client: tokio_postgres::Client,
+    pub seen: Arc<std::sync::Mutex<Vec<Seen>>>,
+    conn: Arc<std::sync::Mutex<tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>>>,
+}
+
+impl Observed {
+    /// A runtime parameter as last reported by ParameterStatus.
+    pub fn parameter(&self, name: &str) -> Option<String> {
+        self.conn.lock().unwrap().parameter(name).map(str::to_string)
+    }
+    pub fn mark(&self, m: &str) {
+        self.seen.lock().unwrap().push(Seen::Mark(m.to_string()));
+    }
+    pub fn take(&self) -> Vec<Seen> {
+        std::mem::take(&mut *self.seen.lock().unwrap())
+    }
+}
+
+/// Connects and drives the connection with `poll_message`, recording every AsyncMessage.
+pub async fn connect_observed(url: &str) -> Observed {
+    use tokio_postgres::AsyncMessage;
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
+    let conn = Arc::new(std::sync::Mutex::new(conn));
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (c2, s2) = (Arc::clone(&conn), Arc::clone(&seen));
+    tokio::spawn(async move {
+        loop {
+            let next = std::future::poll_fn(|cx| c2.lock().unwrap().poll_message(cx)).await;
+            match next {
+                Some(Ok(AsyncMessage::Notice(n))) => s2.lock().unwrap().push(Seen::Notice {
+                    severity: n.severity().to_string(),
+                    code: n.code().code().to_string(),
+                    message: n.message().to_string(),
+                }),
+                Some(Ok(AsyncMessage::Notification(n))) => s2.lock().unwrap().push(Seen::Notification {
+                    pid: n.process_id(),
+                    channel: n.channel().to_string(),
+                    payload: n.payload().to_string(),
+                }),
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => break,
+            }
+        }
+    });
+    Observed { client, seen, conn }
+}
+
+/// True once no backend with `pid` is left in pg_stat_activity (polls up to `secs`).
+pub async fn backend_gone(pid: i32, secs: u64) -> bool {
+    let c = test_support::connect(&direct_url("postgres")).await;
+    eventually(secs, || {
+        let c = &c;
+        async move {
+            let n: i64 = c
+                .query_one("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", &[&pid])
+                .await
+                .expect("pg_stat_activity")
+                .get(0);
+            n == 0
+        }
+    })
+    .await
+}
+
+/// Runs `f` on a private runtime in its own thread (set-up shared by the tests of one binary).
+pub fn block_on_thread<F, T>(fut: F) -> T
+where
+    F: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(fut)
+    })
+    .join()
+    .expect("set-up thread panicked")
 }

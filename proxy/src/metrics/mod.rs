@@ -1,0 +1,209 @@
+//! Prometheus metrics, recorded through handles registered once on this proxy's own recorder
+//! (no global state: two proxies in one process keep separate counts), and the SLO view.
+
+pub mod http;
+pub mod labels;
+pub mod slo;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use metrics::{Counter, Gauge, Histogram, Key, Label, Level, Metadata, Recorder};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+
+use crate::config::Slo;
+use crate::sessions::SessionRegistry;
+use labels::{ClassLabel, RouteLabel};
+use slo::SloWindows;
+
+/// Histogram buckets around the targets: sub-millisecond to 30 s.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+/// Quantiles exported as `citus_proxy_slo_latency_seconds{quantile}` besides the configured one.
+const QUANTILES: &[f64] = &[0.5, 0.95, 0.99];
+
+static META: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+
+struct RouteClass {
+    total: Counter,
+    duration: Histogram,
+}
+
+pub struct ProxyMetrics {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+    by_route_class: Vec<RouteClass>,
+    violations: Vec<Counter>,
+    targets: Vec<Option<Duration>>,
+    percentile: f64,
+    pub windows: SloWindows,
+    pub client_connections: Gauge,
+    pub upstream_connections: Gauge,
+    pub bytes_to_upstream: Counter,
+    pub bytes_to_client: Counter,
+    pub upstream_connect: Histogram,
+    errors: Mutex<Vec<([u8; 2], Counter)>>,
+}
+
+impl ProxyMetrics {
+    pub fn new(slo: &Slo) -> Arc<ProxyMetrics> {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+            .map(|b| b.build_recorder())
+            .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
+        let handle = recorder.handle();
+        let reg = |name: &'static str, labels: Vec<Label>| Key::from_parts(name, labels);
+        let mut by_route_class = Vec::with_capacity(RouteLabel::ALL.len() * ClassLabel::ALL.len());
+        for r in RouteLabel::ALL {
+            for c in ClassLabel::ALL {
+                let l = || vec![Label::new("route", r.as_str()), Label::new("class", c.as_str())];
+                by_route_class.push(RouteClass {
+                    total: recorder.register_counter(&reg("citus_proxy_queries_total", l()), &META),
+                    duration: recorder.register_histogram(&reg("citus_proxy_query_duration_seconds", l()), &META),
+                });
+            }
+        }
+        let mut violations = Vec::new();
+        let mut targets = Vec::new();
+        for c in ClassLabel::ALL {
+            let l = vec![Label::new("class", c.as_str())];
+            violations.push(recorder.register_counter(&reg("citus_proxy_slo_violations_total", l.clone()), &META));
+            let target = c.target(slo);
+            if let Some(t) = target {
+                recorder.register_gauge(&reg("citus_proxy_slo_target_seconds", l), &META).set(t.as_secs_f64());
+            }
+            targets.push(target);
+        }
+        let plain = |name: &'static str| reg(name, vec![]);
+        let m = ProxyMetrics {
+            client_connections: recorder.register_gauge(&plain("citus_proxy_client_connections"), &META),
+            upstream_connections: recorder.register_gauge(&plain("citus_proxy_upstream_connections"), &META),
+            bytes_to_upstream: recorder
+                .register_counter(&reg("citus_proxy_bytes_total", vec![Label::new("direction", "to_upstream")]), &META),
+            bytes_to_client: recorder
+                .register_counter(&reg("citus_proxy_bytes_total", vec![Label::new("direction", "to_client")]), &META),
+            upstream_connect: recorder.register_histogram(&plain("citus_proxy_upstream_connect_seconds"), &META),
+            errors: Mutex::new(Vec::new()),
+            by_route_class,
+            violations,
+            targets,
+            percentile: slo.percentile,
+            windows: SloWindows::new(slo.window),
+            handle,
+            recorder,
+        };
+        Arc::new(m)
+    }
+
+    /// One finished statement.
+    #[inline]
+    pub fn record(&self, route: RouteLabel, class: ClassLabel, elapsed: Duration) {
+        let i = route.index() * ClassLabel::ALL.len() + class.index();
+        if let Some(rc) = self.by_route_class.get(i) {
+            rc.total.increment(1);
+            rc.duration.record(elapsed.as_secs_f64());
+        }
+        if let Some(Some(target)) = self.targets.get(class.index()) {
+            self.windows.record(class, elapsed);
+            if elapsed > *target {
+                if let Some(v) = self.violations.get(class.index()) {
+                    v.increment(1);
+                }
+            }
+        }
+    }
+
+    /// An ErrorResponse from the coordinator, counted by SQLSTATE class.
+    pub fn backend_error(&self, sqlstate: &[u8]) {
+        let class = match sqlstate {
+            [a, b, ..] if a.is_ascii_alphanumeric() && b.is_ascii_alphanumeric() => [*a, *b],
+            _ => *b"XX",
+        };
+        let mut errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, c)) = errors.iter().find(|(k, _)| *k == class) {
+            c.increment(1);
+            return;
+        }
+        let label = String::from_utf8_lossy(&class).into_owned();
+        let c = self.recorder.register_counter(
+            &Key::from_parts("citus_proxy_errors_total", vec![Label::new("sqlstate_class", label)]),
+            &META,
+        );
+        c.increment(1);
+        errors.push((class, c));
+    }
+
+    /// A gauge with labels, for values set outside the hot path (metadata, cluster shape).
+    pub fn gauge(&self, name: &'static str, labels: &[(&'static str, String)]) -> Gauge {
+        let labels = labels.iter().map(|(k, v)| Label::new(*k, v.clone())).collect::<Vec<_>>();
+        self.recorder.register_gauge(&Key::from_parts(name, labels), &META)
+    }
+
+    pub fn counter(&self, name: &'static str) -> Counter {
+        self.recorder.register_counter(&Key::from_parts(name, Vec::<Label>::new()), &META)
+    }
+
+    /// The Prometheus text, with the computed gauges brought up to date first.
+    pub fn render(&self, sessions: &SessionRegistry) -> String {
+        for c in ClassLabel::ALL {
+            if self.targets.get(c.index()).copied().flatten().is_none() {
+                continue;
+            }
+            let h = self.windows.snapshot(*c);
+            let mut qs: Vec<f64> = QUANTILES.to_vec();
+            if !qs.iter().any(|q| (q - self.percentile).abs() < 1e-9) {
+                qs.push(self.percentile);
+            }
+            for q in qs {
+                let g = self.gauge(
+                    "citus_proxy_slo_latency_seconds",
+                    &[("class", c.as_str().to_string()), ("quantile", format!("{q}"))],
+                );
+                if h.is_empty() {
+                    g.set(0.0);
+                } else {
+                    g.set(h.value_at_quantile(q) as f64 / 1e6);
+                }
+            }
+        }
+        self.gauge("citus_proxy_oldest_statement_seconds", &[])
+            .set(sessions.oldest_statement().map(|d| d.as_secs_f64()).unwrap_or(0.0));
+        self.handle.render()
+    }
+
+    /// The SLO view as JSON (`GET /slo`): percentile per class against its target.
+    pub fn slo_json(&self) -> serde_json::Value {
+        let classes: Vec<serde_json::Value> = ClassLabel::ALL
+            .iter()
+            .filter_map(|c| {
+                let target = self.targets.get(c.index()).copied().flatten()?;
+                let h = self.windows.snapshot(*c);
+                let observed = (!h.is_empty()).then(|| h.value_at_quantile(self.percentile) as f64 / 1e6);
+                Some(serde_json::json!({
+                    "class": c.as_str(),
+                    "target_seconds": target.as_secs_f64(),
+                    "observed_seconds": observed,
+                    "count": h.len(),
+                    "violations": self.violations_in_window(&h, target),
+                    "pass": observed.is_none_or(|o| o <= target.as_secs_f64()),
+                }))
+            })
+            .collect();
+        serde_json::json!({
+            "percentile": self.percentile,
+            "window_seconds": self.windows.window().as_secs_f64(),
+            "classes": classes,
+        })
+    }
+
+    fn violations_in_window(&self, h: &hdrhistogram::Histogram<u64>, target: Duration) -> u64 {
+        let t = target.as_micros() as u64;
+        h.iter_recorded().filter(|v| v.value_iterated_to() > t).map(|v| v.count_at_value()).sum()
+    }
+
+    /// Drains histogram samples into their buckets; call periodically.
+    pub fn upkeep(&self) {
+        self.handle.run_upkeep();
+    }
+}
