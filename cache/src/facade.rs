@@ -1,0 +1,390 @@
+//! `Cache`: the one type the proxy talks to. It ties the policy, the two tiers, the generations
+//! and single-flight together, and turns every Redis failure into a miss or a bypass.
+//!
+//! The read-your-writes argument (with Redis): a write's `invalidate` returns only after its
+//! HINCRBYs landed in Redis, and the proxy relays the write's ReadyForQuery only after that.
+//! Every lookup reads the current generations from Redis and uses an entry only if it was stored
+//! under exactly those generations; an entry's generations were read before its upstream query
+//! started. So an entry served after a write's ReadyForQuery was produced by a query that started
+//! after the write's HINCRBY, hence after its commit. The local view only guesses the key (one
+//! round trip in the common case: generations and entry fetched together); it is never trusted.
+//! When Redis cannot be asked, nothing is served from any tier (fail open to the coordinator).
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::config::CacheConfig;
+use crate::entry::Entry;
+use crate::error::CacheError;
+use crate::facts::{SessionView, StatementFacts, WriteScope};
+use crate::fill::{Fill, FillGuard, FillWaiter};
+use crate::generations::{new_epoch, read_fields, write_fields, Event, LocalView, Snapshot};
+use crate::key::{Key, KeyParts};
+use crate::memory::MemoryTier;
+use crate::metrics::{load, CacheStats, Counters, Tier};
+use crate::pending::{Pending, Start};
+use crate::policy::{BypassReason, Decision, Policy};
+use crate::redis_tier::RedisTier;
+use crate::single_flight::{Flight, SingleFlight};
+use crate::subscriber;
+
+/// The outcome of [`Cache::lookup`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// Relay `entry.bytes()` then the session's own ReadyForQuery.
+    Hit { entry: Entry, tier: Tier },
+    /// Not cached under the current generations: call [`Cache::begin_fill`] with this key.
+    Miss(Key),
+    /// Go upstream and do not store.
+    Bypass(BypassReason),
+}
+
+/// Cheap to clone; all clones share one cache.
+#[derive(Clone)]
+pub struct Cache {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    policy: Policy,
+    memory: MemoryTier,
+    pub(crate) redis: Option<RedisTier>,
+    view: LocalView,
+    pub(crate) flights: SingleFlight<Key, Entry>,
+    pending: Mutex<Pending>,
+    pub(crate) counters: Counters,
+    pub(crate) fill_timeout: Duration,
+    /// Writes wait a little longer than reads for their HINCRBY: a lost invalidation costs more
+    /// than a few milliseconds on a write.
+    invalidate_timeout: Duration,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        for task in self.tasks.get_mut().unwrap_or_else(|p| p.into_inner()).drain(..) {
+            task.abort();
+        }
+    }
+}
+
+impl Cache {
+    /// Builds the cache. With `redis_url` set this must run inside a tokio runtime (it spawns the
+    /// connection, the pub/sub listener and a maintenance task); Redis being down is not an
+    /// error, only a malformed configuration is.
+    pub fn new(config: &CacheConfig, policy: Policy) -> Result<Cache, CacheError> {
+        config.validate()?;
+        let redis = match config.redis_url {
+            Some(_) if tokio::runtime::Handle::try_current().is_err() => {
+                return Err(CacheError::Config("a cache with Redis must be created inside a tokio runtime".into()));
+            }
+            Some(_) => Some(RedisTier::new(config)?),
+            None => None,
+        };
+        let inner = Arc::new(Inner {
+            policy,
+            memory: MemoryTier::new(usize::try_from(config.memory_max_bytes).unwrap_or(usize::MAX)),
+            redis,
+            view: LocalView::new(new_epoch()),
+            flights: SingleFlight::default(),
+            pending: Mutex::new(Pending::default()),
+            counters: Counters::default(),
+            fill_timeout: config.fill_timeout,
+            invalidate_timeout: config.redis_timeout.saturating_mul(4).max(Duration::from_millis(20)),
+            tasks: Mutex::new(Vec::new()),
+        });
+        if let Some(redis) = &inner.redis {
+            let weak = Arc::downgrade(&inner);
+            let listener = subscriber::spawn(redis.nodes().to_vec(), redis.channel(), config.breaker_cooldown, move |ev| {
+                let Some(inner) = weak.upgrade() else { return false };
+                if let Some(ev) = ev {
+                    inner.apply(ev);
+                }
+                true
+            });
+            let upkeep = tokio::spawn(crate::upkeep::run(Arc::downgrade(&inner), config.breaker_cooldown.max(Duration::from_millis(100))));
+            inner.tasks.lock().unwrap_or_else(|p| p.into_inner()).extend([listener, upkeep]);
+        }
+        Ok(Cache { inner })
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.inner.policy
+    }
+
+    /// [`Policy::decide`], counting bypasses in `citus_proxy_cache_bypass_total`.
+    pub fn decide(&self, facts: &StatementFacts, session: &SessionView) -> Decision {
+        let d = self.inner.policy.decide(facts, session);
+        if let Decision::Bypass(reason) = d {
+            self.inner.counters.bypass(reason);
+        }
+        d
+    }
+
+    /// Counts a bypass the proxy decided itself (e.g. `TooLarge` from a `ResponseCollector`).
+    pub fn record_bypass(&self, reason: BypassReason) {
+        self.inner.counters.bypass(reason);
+    }
+
+    /// Looks a statement up under the current generations of what it reads. Call only after
+    /// `decide` said `Cache`.
+    pub async fn lookup(&self, facts: &StatementFacts, parts: &KeyParts) -> Lookup {
+        let fields = read_fields(facts);
+        let out = match &self.inner.redis {
+            None => self.inner.lookup_local(&fields, parts),
+            Some(redis) => self.inner.lookup_shared(redis, &fields, parts).await,
+        };
+        let c = &self.inner.counters;
+        match &out {
+            Lookup::Hit { tier, .. } => c.hit(*tier),
+            Lookup::Miss(_) => c.miss(),
+            Lookup::Bypass(reason) => c.bypass(*reason),
+        }
+        out
+    }
+
+    /// Single-flight for a missed key: the first caller leads (runs the query and calls
+    /// `FillGuard::complete`), the others wait for its entry.
+    pub fn begin_fill(&self, key: Key) -> Fill {
+        match self.inner.flights.begin(key) {
+            Flight::Leader(leader) => Fill::Leader(FillGuard::new(self.clone(), key, leader)),
+            Flight::Follower(follower) => Fill::Follower(FillWaiter::new(follower, self.inner.fill_timeout)),
+        }
+    }
+
+    /// Stores a complete response under `key` in both tiers, unless the policy refuses it
+    /// (error, too large, unreplayable messages). Redis failures are ignored (fail open).
+    pub async fn store(&self, key: &Key, entry: Entry) -> Result<(), BypassReason> {
+        self.inner.check(&entry)?;
+        self.inner.store_memory(key, &entry);
+        self.inner.store_redis(key, &entry).await;
+        Ok(())
+    }
+
+    /// Makes every entry that read what `scope` wrote unreachable, on every instance. Call it
+    /// after the write committed and before relaying its ReadyForQuery. Never fails: if Redis
+    /// cannot be told, the invalidation is kept and replayed, and this instance serves nothing
+    /// from the cache until it is.
+    pub async fn invalidate(&self, scope: &WriteScope) {
+        let inner = &self.inner;
+        inner.counters.invalidations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let Some(fields) = write_fields(scope) else {
+            return self.flush().await;
+        };
+        if fields.is_empty() {
+            return;
+        }
+        let Some(redis) = &inner.redis else {
+            inner.view.bump(&fields);
+            return;
+        };
+        match redis.bump_gens(&fields, inner.invalidate_timeout).await {
+            Ok((Some(epoch), values)) => {
+                inner.view.observe(epoch, &values);
+                self.publish(Event::Bumped { epoch, values });
+            }
+            // Redis lost its data: the next read installs a new epoch, so nothing old survives.
+            Ok((None, _)) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "cache: invalidation not published; serving nothing cached until it is");
+                inner.counters.invalidation_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                inner.pending_lock().add_fields(fields);
+            }
+        }
+    }
+
+    /// Drops everything cached, on every instance (a new epoch; Redis entries of the old epoch
+    /// are unreachable and expire by their TTL).
+    pub async fn flush(&self) {
+        let inner = &self.inner;
+        let epoch = new_epoch();
+        inner.view.rotate(epoch);
+        inner.memory.clear();
+        inner.counters.bytes(Tier::Memory, 0);
+        if let Some(redis) = &inner.redis {
+            match redis.rotate_epoch(epoch, inner.invalidate_timeout).await {
+                Ok(()) => self.publish(Event::Flushed { epoch }),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cache: flush not published; serving nothing cached until it is");
+                    inner.pending_lock().set_rotate(epoch);
+                }
+            }
+        }
+    }
+
+    /// For an admin `SHOW CACHE`.
+    pub fn stats(&self) -> CacheStats {
+        let i = &self.inner;
+        let c = &i.counters;
+        CacheStats {
+            memory_entries: i.memory.len(),
+            memory_bytes: i.memory.bytes(),
+            memory_max_bytes: i.memory.max_bytes(),
+            redis_breaker: i.redis.as_ref().map(|r| r.breaker_state()),
+            pending_invalidations: i.pending_lock().len(),
+            fills_in_flight: i.flights.in_flight(),
+            hits_memory: load(&c.hits_memory),
+            hits_redis: load(&c.hits_redis),
+            misses: load(&c.misses),
+            stores_memory: load(&c.stores_memory),
+            stores_redis: load(&c.stores_redis),
+            evictions_memory: load(&c.evictions_memory),
+            expirations_memory: load(&c.expirations_memory),
+            invalidations: load(&c.invalidations),
+            invalidation_failures: load(&c.invalidation_failures),
+            bypass: c.bypass_counts(),
+        }
+    }
+
+    /// Waits until Redis answers (true), or `limit` passes; true at once without Redis.
+    pub async fn wait_ready(&self, limit: Duration) -> bool {
+        let Some(redis) = &self.inner.redis else { return true };
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if redis.ping(Duration::from_millis(200)).await.is_ok() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+
+    /// Announces an event to the other instances without delaying the caller: it is only a hint.
+    fn publish(&self, event: Event) {
+        let cache = self.clone();
+        tokio::spawn(async move {
+            if let Some(redis) = &cache.inner.redis {
+                let _ = redis.publish(&event.encode()).await;
+            }
+        });
+    }
+}
+
+impl Inner {
+    pub(crate) fn check(&self, entry: &Entry) -> Result<(), BypassReason> {
+        let result = self.policy.check_response(entry.bytes());
+        if let Err(reason) = result {
+            self.counters.bypass(reason);
+        }
+        result
+    }
+
+    fn pending_lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn memory_get(&self, key: &Key) -> Option<Entry> {
+        let (entry, expired) = self.memory.get(key);
+        if expired {
+            self.counters.evicted(0, 1);
+            self.counters.bytes(Tier::Memory, self.memory.bytes() as u64);
+        }
+        entry
+    }
+
+    pub(crate) fn store_memory(&self, key: &Key, entry: &Entry) {
+        if !self.memory.enabled() {
+            return;
+        }
+        let out = self.memory.insert(*key, entry.clone(), Instant::now() + entry.remaining());
+        self.counters.evicted(out.evicted, out.expired);
+        if out.stored {
+            self.counters.store(Tier::Memory);
+        }
+        self.counters.bytes(Tier::Memory, self.memory.bytes() as u64);
+    }
+
+    pub(crate) async fn store_redis(&self, key: &Key, entry: &Entry) {
+        if let Some(redis) = &self.redis {
+            if redis.set_entry(key, entry).await.is_ok() {
+                self.counters.store(Tier::Redis);
+            }
+        }
+    }
+
+    fn lookup_local(&self, fields: &[String], parts: &KeyParts) -> Lookup {
+        let key = Key::derive(parts, &self.view.snapshot(fields));
+        match self.memory_get(&key) {
+            Some(entry) => Lookup::Hit { entry, tier: Tier::Memory },
+            None => Lookup::Miss(key),
+        }
+    }
+
+    async fn lookup_shared(&self, redis: &RedisTier, fields: &[String], parts: &KeyParts) -> Lookup {
+        if !self.replay_pending(redis).await {
+            return Lookup::Bypass(BypassReason::Unavailable);
+        }
+        let guess = self.view.snapshot(fields);
+        let guess_key = Key::derive(parts, &guess);
+        let actual: Snapshot = if let Some(entry) = self.memory_get(&guess_key) {
+            match redis.fetch_gens(fields).await {
+                Ok(actual) if actual == guess => return Lookup::Hit { entry, tier: Tier::Memory },
+                Ok(actual) => actual,
+                Err(_) => return Lookup::Bypass(BypassReason::Unavailable),
+            }
+        } else {
+            let (gens, got) = tokio::join!(redis.fetch_gens(fields), redis.get_entry(&guess_key));
+            let Ok(actual) = gens else { return Lookup::Bypass(BypassReason::Unavailable) };
+            if actual == guess {
+                return self.redis_outcome(guess_key, got);
+            }
+            actual
+        };
+        self.view.observe(actual.epoch(), actual.gens());
+        let key = Key::derive(parts, &actual);
+        if let Some(entry) = self.memory_get(&key) {
+            return Lookup::Hit { entry, tier: Tier::Memory };
+        }
+        let got = redis.get_entry(&key).await;
+        self.redis_outcome(key, got)
+    }
+
+    /// A Redis GET's result under validated generations: a hit is copied into memory.
+    fn redis_outcome(&self, key: Key, got: Result<Option<Entry>, CacheError>) -> Lookup {
+        match got {
+            Ok(Some(entry)) if !entry.remaining().is_zero() => {
+                self.store_memory(&key, &entry);
+                Lookup::Hit { entry, tier: Tier::Redis }
+            }
+            _ => Lookup::Miss(key),
+        }
+    }
+
+    /// Publishes invalidations that failed earlier. True when none are left; false while they
+    /// cannot be published (or another task is publishing them), and then nothing may be served.
+    pub(crate) async fn replay_pending(&self, redis: &RedisTier) -> bool {
+        let token = match Pending::start(&self.pending) {
+            Start::Clear => return true,
+            Start::Busy => return false,
+            Start::Go(token) => token,
+        };
+        let mut ok = true;
+        if let Some(epoch) = token.work.rotate {
+            ok = redis.rotate_epoch(epoch, self.invalidate_timeout).await.is_ok();
+        }
+        if ok && !token.work.fields.is_empty() {
+            let fields: Vec<String> = token.work.fields.iter().cloned().collect();
+            ok = match redis.bump_gens(&fields, self.invalidate_timeout).await {
+                Ok((Some(epoch), values)) => {
+                    self.view.observe(epoch, &values);
+                    true
+                }
+                Ok((None, _)) => true,
+                Err(_) => false,
+            };
+        }
+        token.finish(ok)
+    }
+
+    /// An event from another instance.
+    fn apply(&self, event: Event) {
+        match event {
+            Event::Bumped { epoch, values } => self.view.observe(epoch, &values),
+            Event::Flushed { epoch } => {
+                self.view.rotate(epoch);
+                self.memory.clear();
+                self.counters.bytes(Tier::Memory, 0);
+            }
+        }
+    }
+}

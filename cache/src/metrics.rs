@@ -1,0 +1,130 @@
+//! Counters kept twice: as atomics for `SHOW CACHE`, and through the `metrics` facade under the
+//! names docs/metrics.md fixes (`citus_proxy_cache_*`).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use metrics::{counter, gauge};
+
+use crate::policy::BypassReason;
+
+pub(crate) const HITS: &str = "citus_proxy_cache_hits_total";
+pub(crate) const MISSES: &str = "citus_proxy_cache_misses_total";
+pub(crate) const STORES: &str = "citus_proxy_cache_stores_total";
+pub(crate) const EVICTIONS: &str = "citus_proxy_cache_evictions_total";
+pub(crate) const BYTES: &str = "citus_proxy_cache_bytes";
+pub(crate) const BYPASS: &str = "citus_proxy_cache_bypass_total";
+
+/// A cache tier, the `tier` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    Memory,
+    Redis,
+}
+
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Memory => "memory",
+            Tier::Redis => "redis",
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub hits_memory: AtomicU64,
+    pub hits_redis: AtomicU64,
+    pub misses: AtomicU64,
+    pub stores_memory: AtomicU64,
+    pub stores_redis: AtomicU64,
+    pub evictions_memory: AtomicU64,
+    pub expirations_memory: AtomicU64,
+    pub invalidations: AtomicU64,
+    pub invalidation_failures: AtomicU64,
+    bypass: [AtomicU64; BypassReason::ALL.len()],
+}
+
+fn add(c: &AtomicU64, n: u64) {
+    c.fetch_add(n, Ordering::Relaxed);
+}
+
+impl Counters {
+    pub fn hit(&self, tier: Tier) {
+        add(if tier == Tier::Memory { &self.hits_memory } else { &self.hits_redis }, 1);
+        counter!(HITS, "tier" => tier.as_str()).increment(1);
+    }
+
+    pub fn miss(&self) {
+        add(&self.misses, 1);
+        counter!(MISSES).increment(1);
+    }
+
+    pub fn store(&self, tier: Tier) {
+        add(if tier == Tier::Memory { &self.stores_memory } else { &self.stores_redis }, 1);
+        counter!(STORES, "tier" => tier.as_str()).increment(1);
+    }
+
+    /// Capacity evictions; TTL expirations are counted apart (not in the metric).
+    pub fn evicted(&self, evicted: u64, expired: u64) {
+        add(&self.expirations_memory, expired);
+        if evicted > 0 {
+            add(&self.evictions_memory, evicted);
+            counter!(EVICTIONS, "tier" => Tier::Memory.as_str()).increment(evicted);
+        }
+    }
+
+    /// Keys Redis itself evicted (from INFO's evicted_keys delta).
+    pub fn redis_evicted(&self, n: u64) {
+        if n > 0 {
+            counter!(EVICTIONS, "tier" => Tier::Redis.as_str()).increment(n);
+        }
+    }
+
+    pub fn bytes(&self, tier: Tier, bytes: u64) {
+        gauge!(BYTES, "tier" => tier.as_str()).set(bytes as f64);
+    }
+
+    pub fn bypass(&self, reason: BypassReason) {
+        if let Some(i) = BypassReason::ALL.iter().position(|r| *r == reason) {
+            add(&self.bypass[i], 1);
+        }
+        counter!(BYPASS, "reason" => reason.as_str()).increment(1);
+    }
+
+    pub fn bypass_counts(&self) -> Vec<(&'static str, u64)> {
+        BypassReason::ALL
+            .iter()
+            .zip(&self.bypass)
+            .map(|(r, c)| (r.as_str(), c.load(Ordering::Relaxed)))
+            .collect()
+    }
+}
+
+pub(crate) fn load(c: &AtomicU64) -> u64 {
+    c.load(Ordering::Relaxed)
+}
+
+/// A snapshot for an admin `SHOW CACHE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheStats {
+    pub memory_entries: usize,
+    /// Charged bytes (entry bytes plus a fixed per-entry overhead).
+    pub memory_bytes: usize,
+    pub memory_max_bytes: usize,
+    /// The Redis breaker (`closed`, `open`, `half_open`); None without Redis.
+    pub redis_breaker: Option<&'static str>,
+    /// Invalidations not yet published to Redis (while > 0 nothing is served from the cache).
+    pub pending_invalidations: usize,
+    pub fills_in_flight: usize,
+    pub hits_memory: u64,
+    pub hits_redis: u64,
+    pub misses: u64,
+    pub stores_memory: u64,
+    pub stores_redis: u64,
+    pub evictions_memory: u64,
+    pub expirations_memory: u64,
+    pub invalidations: u64,
+    pub invalidation_failures: u64,
+    /// (reason label, count) for every bypass reason.
+    pub bypass: Vec<(&'static str, u64)>,
+}
