@@ -72,11 +72,12 @@ def start_pgbouncer(tmp, pg_port, mode, pool):
     return proc, port
 
 
-def start_proxy(pg_port):
+def start_proxy(pg_port, routing=True):
     exe = os.path.join(ROOT, "target", "release", "citus-proxy")
     port = free_port()
-    proc = subprocess.Popen([exe, "--listen", f"127.0.0.1:{port}", "--upstream", f"postgres://127.0.0.1:{pg_port}",
-                             "--upstream-sslmode", "disable", "--log-level", "warn"],
+    proc = subprocess.Popen([exe, "--listen", f"127.0.0.1:{port}", "--upstream", f"postgres://postgres@127.0.0.1:{pg_port}/bench",
+                             "--upstream-sslmode", "disable", "--log-level", "error", "--metrics-listen", "off",
+                             "--routing-enabled", "true" if routing else "false"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(port)
     return proc, port
@@ -116,6 +117,8 @@ def main():
                         "bench"], check=True, capture_output=True)
         proxy, proxy_port = start_proxy(pg_port)
         procs.append(proxy)
+        plain, plain_port = start_proxy(pg_port, routing=False)
+        procs.append(plain)
         tx, tx_port = start_pgbouncer(tmp, pg_port, "transaction", max(clients))
         sess, sess_port = start_pgbouncer(tmp, pg_port, "session", max(clients))
         procs += [tx, sess]
@@ -124,20 +127,25 @@ def main():
             for c in clients:
                 for mode in modes:
                     bouncer = sess_port if mode == "prepared" else tx_port
-                    for name, port in [("direct", pg_port), ("citus-proxy", proxy_port), ("pgbouncer", bouncer)]:
+                    for name, port in [("direct", pg_port), ("citus-proxy", proxy_port),
+                                       ("citus-proxy routing off", plain_port), ("pgbouncer", bouncer)]:
                         tps = pgbench(port, mode, c, a.seconds)
                         results.setdefault((c, mode, name), []).append(tps)
-                        print(f"round {r + 1} -c {c:>2} -M {mode:<8} {name:<11} {tps:>10.0f} tps", flush=True)
+                        print(f"round {r + 1} -c {c:>2} -M {mode:<8} {name:<24} {tps:>10.0f} tps", flush=True)
         lines = [f"pgbench -S, scale {a.scale}, {a.seconds} s per run, {a.rounds} rounds interleaved, median TPS "
                  f"(ratio to direct); PgBouncer in transaction pooling (session pooling for -M prepared).", "",
-                 "| clients | mode | direct | citus-proxy | pgbouncer |", "|---|---|---|---|---|"]
+                 "| clients | mode | direct | citus-proxy | citus-proxy, routing off | pgbouncer | routing cost |",
+                 "|---|---|---|---|---|---|---|"]
         for c in clients:
             for mode in modes:
                 d = statistics.median(results[(c, mode, "direct")])
                 cells = [f"{d:.0f}"]
-                for name in ("citus-proxy", "pgbouncer"):
+                for name in ("citus-proxy", "citus-proxy routing off", "pgbouncer"):
                     m = statistics.median(results[(c, mode, name)])
                     cells.append(f"{m:.0f} ({m / d:.2f})")
+                on = statistics.median(results[(c, mode, "citus-proxy")])
+                off = statistics.median(results[(c, mode, "citus-proxy routing off")])
+                cells.append(f"{(1 - on / off) * 100:+.1f} %")
                 lines.append(f"| {c} | {mode} | " + " | ".join(cells) + " |")
         table = "\n".join(lines) + "\n"
         print("\n" + table)

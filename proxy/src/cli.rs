@@ -22,6 +22,25 @@ pub fn command() -> Command {
         .args(KEYS.iter().map(key_arg))
         .subcommand(Command::new("check-config").about("Load and validate the configuration, print it, and exit"))
         .subcommand(Command::new("config-reference").about("Print the configuration reference (Markdown) and exit"))
+        .subcommand(
+            Command::new("explain")
+                .about("Show where Citus runs a statement: reads the coordinator's metadata (--upstream, with credentials) and routes SQL with the proxy's own code")
+                .arg(Arg::new("sql").required(true).value_name("SQL"))
+                .arg(
+                    Arg::new("param")
+                        .long("param")
+                        .value_name("VALUE")
+                        .action(ArgAction::Append)
+                        .help("Value for $1, $2, … in order (bound as text)"),
+                )
+                .arg(
+                    Arg::new("format")
+                        .long("format")
+                        .value_parser(["text", "json"])
+                        .default_value("text")
+                        .help("text for people, json for tools"),
+                ),
+        )
 }
 
 fn key_arg(key: &'static Key) -> Arg {
@@ -41,14 +60,19 @@ fn key_arg(key: &'static Key) -> Arg {
 
 /// The configuration from file, environment and the flags in `m`.
 pub fn load_config(m: &ArgMatches) -> Result<Config, ConfigError> {
-    let mut o = Overrides::default();
+    let source = config_source(m);
+    config::load(source.file.as_deref(), &source.overrides, |name| std::env::var(name).ok())
+}
+
+/// The file and flags the configuration is read from (kept for RELOAD).
+pub fn config_source(m: &ArgMatches) -> crate::context::ConfigSource {
+    let mut overrides = Overrides::default();
     for key in KEYS {
         if let Some(v) = m.get_one::<String>(key.path) {
-            o.flags.insert(key.path, v.clone());
+            overrides.flags.insert(key.path, v.clone());
         }
     }
-    let file = m.get_one::<String>("config").map(std::path::PathBuf::from);
-    config::load(file.as_deref(), &o, |name| std::env::var(name).ok())
+    crate::context::ConfigSource { file: m.get_one::<String>("config").map(std::path::PathBuf::from), overrides }
 }
 
 /// The configuration reference as a Markdown table (docs/configuration.md is checked against it).

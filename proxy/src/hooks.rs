@@ -16,11 +16,13 @@ pub struct StatementNote {
     pub route: RouteLabel,
     pub class: ClassLabel,
     pub notice: Option<bytes::Bytes>,
+    /// The statement's shape in the per-shape statistics (SHOW ROUTES), when analysed.
+    pub shape: Option<u64>,
 }
 
 impl Default for StatementNote {
     fn default() -> Self {
-        StatementNote { route: RouteLabel::Unknown, class: ClassLabel::Other, notice: None }
+        StatementNote { route: RouteLabel::Unknown, class: ClassLabel::Other, notice: None, shape: None }
     }
 }
 

@@ -25,11 +25,14 @@ fn main() -> ExitCode {
         println!("{config:#?}");
         return ExitCode::SUCCESS;
     }
+    if let Some(("explain", sub)) = matches.subcommand() {
+        return explain(&config, sub);
+    }
     if let Err(e) = logging::init(&config.log) {
         eprintln!("citus-proxy: {e}");
         return ExitCode::from(2);
     }
-    match serve(config) {
+    match serve(config, cli::config_source(&matches)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("citus-proxy: {e:#}");
@@ -38,14 +41,41 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(config: citus_proxy::config::Config) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+fn explain(config: &citus_proxy::config::Config, m: &clap::ArgMatches) -> ExitCode {
+    let sql = m.get_one::<String>("sql").cloned().unwrap_or_default();
+    let params: Vec<String> = m.get_many::<String>("param").map(|v| v.cloned().collect()).unwrap_or_default();
+    let format = match m.get_one::<String>("format").map(String::as_str) {
+        Some("json") => citus_proxy::explain::Format::Json,
+        _ => citus_proxy::explain::Format::Text,
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("citus-proxy: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(citus_proxy::explain::explain(config, &sql, &params, format)) {
+        Ok(out) => {
+            println!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("citus-proxy explain: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(config: citus_proxy::config::Config, source: citus_proxy::context::ConfigSource) -> anyhow::Result<()> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if config.runtime.worker_threads > 0 {
+        builder.worker_threads(config.runtime.worker_threads as usize);
+    }
+    let runtime = builder.enable_all().build().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let listen = config.listen;
-        let ctx = Context::new(config).context("TLS set-up")?;
+        let ctx = Context::new(config).context("start-up")?.with_source(source);
         let listener = TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen} (configuration key `listen`)"))?;

@@ -84,6 +84,14 @@ async fn spawn_background(ctx: &Arc<Context>, shutdown: &Shutdown) -> Vec<tokio:
             Err(e) => warn!(%addr, error = %e, "cannot listen for metrics (configuration key `metrics.listen`)"),
         }
     }
+    if let Some(loader) = &ctx.loader {
+        tasks.push(tokio::spawn(Arc::clone(&ctx.metadata).run_refresher(
+            loader.clone(),
+            Arc::clone(&ctx.metrics),
+            ctx.config.metadata.refresh_interval,
+            shutdown.subscribe(),
+        )));
+    }
     let metrics = Arc::clone(&ctx.metrics);
     tasks.push(tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(5));

@@ -64,11 +64,36 @@ pub fn load(
         let v = value::from_text(key, text).map_err(|m| invalid(key, &format!("flag --{}", key.flag_name()), m))?;
         set(&mut table, key.path, v);
     }
-    let config: Config = toml::Value::Table(table)
+    let mut values = Vec::new();
+    flatten("", &toml::Value::Table(table.clone()), &mut values);
+    let mut config: Config = toml::Value::Table(table)
         .try_into()
         .map_err(|e: toml::de::Error| ConfigError::Inconsistent(e.to_string()))?;
+    config.values = values
+        .into_iter()
+        .map(|(k, v)| {
+            let text = match v {
+                toml::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            let text = if k == "upstream.url" { mask_password(&text) } else { text };
+            (k, text)
+        })
+        .collect();
+    config.values.sort();
     check_consistency(&config)?;
     Ok(config)
+}
+
+/// `postgres://user:secret@host` → `postgres://user:***@host`.
+fn mask_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
 }
 
 fn invalid(key: &Key, origin: &str, message: String) -> ConfigError {

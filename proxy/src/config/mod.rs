@@ -26,7 +26,49 @@ pub struct Config {
     pub shutdown: Shutdown,
     pub metrics: Metrics,
     pub slo: Slo,
+    pub metadata: Metadata,
+    pub routing: Routing,
+    pub admin: Admin,
+    pub runtime: Runtime,
     pub log: Log,
+    /// Every key with its effective value as text (secrets masked), for SHOW CONFIG.
+    #[serde(skip)]
+    pub values: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metadata {
+    #[serde(deserialize_with = "de_duration")]
+    pub refresh_interval: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Routing {
+    pub enabled: bool,
+    pub shape_cache_size: u32,
+    pub search_path: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Runtime {
+    pub worker_threads: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Admin {
+    pub database: String,
+    pub users: String,
+    pub auth_database: String,
+}
+
+impl Admin {
+    pub fn is_admin(&self, user: &str) -> bool {
+        self.users.split(',').map(str::trim).any(|u| !u.is_empty() && u == user)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

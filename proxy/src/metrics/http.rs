@@ -50,7 +50,10 @@ async fn handle(req: Request<Incoming>, ctx: Arc<Context>) -> Result<Response<Fu
         return Ok(reply(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "GET only\n"));
     }
     Ok(match req.uri().path() {
-        "/metrics" => reply(StatusCode::OK, "text/plain; version=0.0.4", ctx.metrics.render(&ctx.sessions)),
+        "/metrics" => {
+            ctx.update_computed_gauges();
+            reply(StatusCode::OK, "text/plain; version=0.0.4", ctx.metrics.render(&ctx.sessions))
+        }
         "/slo" => reply(StatusCode::OK, "application/json", ctx.metrics.slo_json().to_string()),
         "/healthz" => reply(StatusCode::OK, "text/plain", "ok\n"),
         "/readyz" => match ctx.readiness().await {

@@ -28,6 +28,9 @@ static META: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, Some
 struct RouteClass {
     total: Counter,
     duration: Histogram,
+    /// Read back by the admin console (Prometheus handles cannot be read).
+    count: std::sync::atomic::AtomicU64,
+    micros: std::sync::atomic::AtomicU64,
 }
 
 pub struct ProxyMetrics {
@@ -61,6 +64,8 @@ impl ProxyMetrics {
                 by_route_class.push(RouteClass {
                     total: recorder.register_counter(&reg("citus_proxy_queries_total", l()), &META),
                     duration: recorder.register_histogram(&reg("citus_proxy_query_duration_seconds", l()), &META),
+                    count: Default::default(),
+                    micros: Default::default(),
                 });
             }
         }
@@ -103,6 +108,8 @@ impl ProxyMetrics {
         if let Some(rc) = self.by_route_class.get(i) {
             rc.total.increment(1);
             rc.duration.record(elapsed.as_secs_f64());
+            rc.count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            rc.micros.fetch_add(elapsed.as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
         }
         if let Some(Some(target)) = self.targets.get(class.index()) {
             self.windows.record(class, elapsed);
@@ -200,6 +207,41 @@ impl ProxyMetrics {
     fn violations_in_window(&self, h: &hdrhistogram::Histogram<u64>, target: Duration) -> u64 {
         let t = target.as_micros() as u64;
         h.iter_recorded().filter(|v| v.value_iterated_to() > t).map(|v| v.count_at_value()).sum()
+    }
+
+    /// Statements and their total time per (route, class) since start, for SHOW STATS.
+    pub fn totals(&self) -> Vec<(RouteLabel, ClassLabel, u64, Duration)> {
+        let mut out = Vec::new();
+        for r in RouteLabel::ALL {
+            for c in ClassLabel::ALL {
+                let i = r.index() * ClassLabel::ALL.len() + c.index();
+                if let Some(rc) = self.by_route_class.get(i) {
+                    let n = rc.count.load(std::sync::atomic::Ordering::Relaxed);
+                    if n > 0 {
+                        let us = rc.micros.load(std::sync::atomic::Ordering::Relaxed);
+                        out.push((*r, *c, n, Duration::from_micros(us)));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The SLO classes with targets: (class, target, observed at the percentile, count, violations in window).
+    pub fn slo_rows(&self) -> Vec<(ClassLabel, Duration, Option<Duration>, u64, u64)> {
+        ClassLabel::ALL
+            .iter()
+            .filter_map(|c| {
+                let target = self.targets.get(c.index()).copied().flatten()?;
+                let h = self.windows.snapshot(*c);
+                let observed = (!h.is_empty()).then(|| Duration::from_micros(h.value_at_quantile(self.percentile)));
+                Some((*c, target, observed, h.len(), self.violations_in_window(&h, target)))
+            })
+            .collect()
+    }
+
+    pub fn percentile(&self) -> f64 {
+        self.percentile
     }
 
     /// Drains histogram samples into their buckets; call periodically.

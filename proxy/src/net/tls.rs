@@ -53,6 +53,12 @@ pub fn acceptor(cert_file: &Path, key_file: &Path) -> Result<tokio_rustls::TlsAc
 
 /// The connector for the coordinator, or None for `sslmode = disable`.
 pub fn connector(mode: SslMode, ca_file: Option<&Path>) -> Result<Option<tokio_rustls::TlsConnector>, TlsSetupError> {
+    Ok(client_config(mode, ca_file)?.map(tokio_rustls::TlsConnector::from))
+}
+
+/// The rustls client configuration sslmode asks for (None for `disable`); shared by the relay's
+/// connections and the proxy's own metadata queries.
+pub fn client_config(mode: SslMode, ca_file: Option<&Path>) -> Result<Option<Arc<rustls::ClientConfig>>, TlsSetupError> {
     let verifier: Arc<dyn ServerCertVerifier> = match mode {
         SslMode::Disable => return Ok(None),
         // libpq's prefer/require encrypt without checking the certificate.
@@ -65,7 +71,7 @@ pub fn connector(mode: SslMode, ca_file: Option<&Path>) -> Result<Option<tokio_r
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
-    Ok(Some(tokio_rustls::TlsConnector::from(Arc::new(cfg))))
+    Ok(Some(Arc::new(cfg)))
 }
 
 fn webpki(ca_file: Option<&Path>) -> Result<Arc<WebPkiServerVerifier>, TlsSetupError> {

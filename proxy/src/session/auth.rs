@@ -25,6 +25,13 @@ pub struct Authed {
 }
 
 pub async fn relay(h: &mut Halves, packet: &[u8], ctx: &Arc<Context>) -> Result<Authed, SessionError> {
+    relay_until_ready(h, packet, ctx, true).await
+}
+
+/// As `relay`; with `forward_ready` false the final ReadyForQuery is held back, so the caller
+/// can still refuse the client (the admin console checks its role list only after the
+/// coordinator accepted the password).
+pub async fn relay_until_ready(h: &mut Halves, packet: &[u8], ctx: &Arc<Context>, forward_ready: bool) -> Result<Authed, SessionError> {
     let addr = ctx.connector.addr();
     let up_err = |e: FrameError| match e {
         FrameError::Io(e) => SessionError::UpstreamIo(e),
@@ -70,7 +77,9 @@ pub async fn relay(h: &mut Halves, packet: &[u8], ctx: &Arc<Context>) -> Result<
                 return Err(SessionError::Refused);
             }
             b'Z' => {
-                out.extend_from_slice(&frame);
+                if forward_ready {
+                    out.extend_from_slice(&frame);
+                }
                 flush(h, &mut out).await?;
                 return Ok(Authed { registration });
             }

@@ -27,6 +27,40 @@ pub struct Startup {
     pub database: String,
 }
 
+impl Startup {
+    /// The startup packet with `database` in place of the client's (for the admin console's
+    /// authentication against the coordinator); every other parameter kept in order.
+    pub fn with_database(&self, database: &str) -> Vec<u8> {
+        let rest = &self.packet[8..];
+        let mut body = Vec::with_capacity(rest.len() + database.len());
+        let mut replaced = false;
+        if let Ok(params) = StartupParams::decode(rest) {
+            for (k, v) in params.iter() {
+                body.extend_from_slice(k);
+                body.push(0);
+                if k == b"database" {
+                    body.extend_from_slice(database.as_bytes());
+                    replaced = true;
+                } else {
+                    body.extend_from_slice(v);
+                }
+                body.push(0);
+            }
+        }
+        if !replaced {
+            body.extend_from_slice(b"database\0");
+            body.extend_from_slice(database.as_bytes());
+            body.push(0);
+        }
+        body.push(0);
+        let mut packet = Vec::with_capacity(8 + body.len());
+        packet.extend_from_slice(&((8 + body.len()) as i32).to_be_bytes());
+        packet.extend_from_slice(&self.packet[4..8]);
+        packet.extend_from_slice(&body);
+        packet
+    }
+}
+
 pub enum Opening {
     Startup(Startup),
     Cancel(CancelKey),

@@ -20,7 +20,8 @@ use crate::error::SessionError;
 use crate::shutdown::Phase;
 use handshake::Opening;
 
-pub use relay::End;
+pub use handshake::Startup;
+pub use relay::{End, Halves};
 
 /// Serves one accepted client connection to its end.
 pub async fn serve(ctx: Arc<Context>, tcp: TcpStream, peer: SocketAddr, phase: watch::Receiver<Phase>) {
@@ -49,6 +50,12 @@ pub async fn serve(ctx: Arc<Context>, tcp: TcpStream, peer: SocketAddr, phase: w
             let user = startup.user.clone();
             let database = startup.database.clone();
             debug!(%peer, %user, %database, "client started up");
+            if database == ctx.config.admin.database {
+                if let Err(err) = crate::admin::serve(Arc::clone(&ctx), startup, peer).await {
+                    log_end(peer, &err);
+                }
+                return;
+            }
             let _client_gauge = GaugeGuard::new(&ctx.metrics.client_connections);
             let result = run(&ctx, startup, peer, phase).await;
             match result {
@@ -82,6 +89,27 @@ async fn run(ctx: &Arc<Context>, startup: handshake::Startup, peer: SocketAddr, 
     let authed = auth::relay(&mut halves, &startup.packet, ctx).await?;
     let _registration = authed.registration;
     relay::run(halves, hooks, Arc::clone(&listed.info), ctx, phase).await
+}
+
+/// Connects to the coordinator and relays authentication for `packet`, up to but not including
+/// the final ReadyForQuery (the admin console uses this to let the coordinator check a password).
+pub async fn authenticate(ctx: &Arc<Context>, mut client: crate::net::stream::Stream, packet: &[u8]) -> Result<Halves, SessionError> {
+    let upstream = match ctx.connector.connect().await {
+        Ok(u) => u,
+        Err(e) => {
+            let err = SessionError::from(e);
+            if let Some(msg) = err.to_client() {
+                let _ = client.write_all(&msg).await;
+            }
+            return Err(err);
+        }
+    };
+    let (client_r, client_w) = client.split();
+    let (upstream_r, upstream_w) = upstream.split();
+    let mut halves = relay::Halves::new(client_r, client_w, upstream_r, upstream_w, ctx);
+    // The final ReadyForQuery is the caller's to send.
+    auth::relay_until_ready(&mut halves, packet, ctx, false).await?;
+    Ok(halves)
 }
 
 /// Answers a client over the connection limit: SQLSTATE 53300 once its startup packet is read

@@ -323,6 +323,9 @@ async fn upstream_to_client(
                     if let Some(p) = st.pop(status) {
                         let elapsed = p.started.elapsed();
                         metrics.record(p.route, p.class, elapsed);
+                        if let Some(shape) = p.shape {
+                            ctx.shapes.record(shape, p.route, elapsed);
+                        }
                         st.hooks.on_ready(status, elapsed);
                     }
                     at_statement_start = true;

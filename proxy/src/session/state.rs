@@ -18,11 +18,12 @@ pub struct Pending {
     pub notice: Option<Bytes>,
     pub route: RouteLabel,
     pub class: ClassLabel,
+    pub shape: Option<u64>,
 }
 
 impl Pending {
     pub fn new(started: Instant, note: StatementNote) -> Pending {
-        Pending { started, notice: note.notice, route: note.route, class: note.class }
+        Pending { started, notice: note.notice, route: note.route, class: note.class, shape: note.shape }
     }
 }
 

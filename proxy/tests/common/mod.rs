@@ -14,6 +14,7 @@ pub struct Proxy {
     pub addr: SocketAddr,
     pub shutdown: Shutdown,
     pub task: tokio::task::JoinHandle<()>,
+    pub ctx: Arc<Context>,
 }
 
 impl Proxy {
@@ -37,12 +38,43 @@ impl Proxy {
         if let Some(h) = hooks {
             ctx = ctx.with_hooks(h);
         }
+        let ctx = Arc::new(ctx);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let shutdown = Shutdown::default();
         let sd = shutdown.clone();
-        let task = tokio::spawn(async move { citus_proxy::server::run(listener, Arc::new(ctx), &sd).await });
-        Proxy { addr, shutdown, task }
+        let run_ctx = Arc::clone(&ctx);
+        let task = tokio::spawn(async move { citus_proxy::server::run(listener, run_ctx, &sd).await });
+        Proxy { addr, shutdown, task, ctx }
+    }
+
+    /// A proxy in front of the Citus coordinator of this test binary (the catalog fixture, or
+    /// the real coordinator named by CITUS_PROXY_TEST_CITUS), with metadata loaded.
+    pub async fn start_citus(settings: &[(&'static str, &str)]) -> Proxy {
+        let url = test_support::citus().url().to_string();
+        Self::start_on(&url, settings).await
+    }
+
+    /// A proxy whose upstream (and metadata source) is `url`, waiting until metadata is loaded.
+    pub async fn start_on(url: &str, settings: &[(&'static str, &str)]) -> Proxy {
+        let upstream = url.split('?').next().unwrap_or(url).to_string();
+        let mut all: Vec<(&'static str, &str)> = vec![("upstream.url", upstream.as_str())];
+        all.extend_from_slice(settings);
+        let proxy = Self::start_with(&all, None).await;
+        let ctx = Arc::clone(&proxy.ctx);
+        let loaded = eventually(15, || {
+            let ctx = Arc::clone(&ctx);
+            async move { ctx.metadata.age().is_some() }
+        })
+        .await;
+        assert!(loaded, "metadata never loaded from {upstream}: {:?}", proxy.ctx.metadata.last_error());
+        proxy
+    }
+
+    /// URL through the proxy to the Citus database.
+    pub fn citus_url(&self) -> String {
+        let db = test_support::citus().url().rsplit('/').next().unwrap_or("citus").split('?').next().unwrap_or("citus").to_string();
+        self.url(&db)
     }
 
     /// URL for the harness superuser through the proxy.

@@ -1,0 +1,121 @@
+//! Reads the Citus catalog over the proxy's own tokio-postgres connection (text results through
+//! the simple protocol; the router parses the rows). Never touches citus_tables/citus_shards,
+//! which contact every worker.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use citus_proxy_router::catalog::{
+    CatalogRows, ColumnRow, NodeRow, PartitionRow, PlacementRow, RelationRow, ShardRow, COLUMNS_SQL, NODES_SQL,
+    PARTITIONS_SQL, PLACEMENTS_SQL, RELATIONS_SQL, SHARDS_SQL,
+};
+use citus_proxy_router::{CatalogError, Topology};
+use tokio_postgres::SimpleQueryMessage;
+
+use crate::config::{Config, SslMode};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataError {
+    #[error("cannot connect to {addr} for metadata: {reason}")]
+    Connect { addr: String, reason: String },
+    #[error("metadata query `{what}` failed: {reason}")]
+    Query { what: &'static str, reason: String },
+    #[error("catalog row of `{what}` is malformed: {source}")]
+    Row { what: &'static str, source: CatalogError },
+    #[error("catalog is inconsistent: {0}")]
+    Catalog(CatalogError),
+    #[error("TLS set-up for metadata: {0}")]
+    Tls(String),
+}
+
+/// How to reach the catalog: the upstream address with the URL's credentials.
+#[derive(Clone)]
+pub struct Loader {
+    pg: tokio_postgres::Config,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    addr: String,
+}
+
+impl Loader {
+    pub fn from_config(config: &Config) -> Result<Loader, MetadataError> {
+        let url = config.upstream_url();
+        let mode = config.upstream_sslmode();
+        let mut pg = tokio_postgres::Config::new();
+        pg.host(&url.host)
+            .port(url.port)
+            .user(url.user.as_deref().unwrap_or("postgres"))
+            .dbname(url.database.as_deref().or(url.user.as_deref()).unwrap_or("postgres"))
+            .application_name("citus-proxy metadata")
+            .connect_timeout(config.upstream.connect_timeout.max(Duration::from_millis(100)))
+            .ssl_mode(match mode {
+                SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+                SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+                _ => tokio_postgres::config::SslMode::Require,
+            });
+        if let Some(p) = &url.password {
+            pg.password(p);
+        }
+        let ca = (!config.upstream.ca_file.is_empty()).then(|| std::path::Path::new(&config.upstream.ca_file));
+        let tls = crate::net::tls::client_config(mode, ca).map_err(|e| MetadataError::Tls(e.to_string()))?;
+        Ok(Loader { pg, tls, addr: url.addr() })
+    }
+
+    /// Reads every catalog and builds a snapshot.
+    pub async fn load(&self) -> Result<Topology, MetadataError> {
+        let connect_err = |e: tokio_postgres::Error| MetadataError::Connect { addr: self.addr.clone(), reason: describe(&e) };
+        let client = match &self.tls {
+            Some(cfg) => {
+                let (client, conn) = self
+                    .pg
+                    .connect(tokio_postgres_rustls::MakeRustlsConnect::new((**cfg).clone()))
+                    .await
+                    .map_err(connect_err)?;
+                tokio::spawn(conn);
+                client
+            }
+            None => {
+                let (client, conn) = self.pg.connect(tokio_postgres::NoTls).await.map_err(connect_err)?;
+                tokio::spawn(conn);
+                client
+            }
+        };
+        let rows = CatalogRows {
+            partitions: rows(&client, "pg_dist_partition", PARTITIONS_SQL, PartitionRow::from_text).await?,
+            shards: rows(&client, "pg_dist_shard", SHARDS_SQL, ShardRow::from_text).await?,
+            placements: rows(&client, "pg_dist_placement", PLACEMENTS_SQL, PlacementRow::from_text).await?,
+            nodes: rows(&client, "pg_dist_node", NODES_SQL, NodeRow::from_text).await?,
+            relations: rows(&client, "relations", RELATIONS_SQL, RelationRow::from_text).await?,
+            columns: rows(&client, "columns", COLUMNS_SQL, ColumnRow::from_text).await?,
+        };
+        Topology::build(rows).map_err(MetadataError::Catalog)
+    }
+}
+
+async fn rows<T>(
+    client: &tokio_postgres::Client,
+    what: &'static str,
+    sql: &str,
+    parse: fn(&[Option<&str>]) -> Result<T, CatalogError>,
+) -> Result<Vec<T>, MetadataError> {
+    let messages = client
+        .simple_query(sql)
+        .await
+        .map_err(|e| MetadataError::Query { what, reason: describe(&e) })?;
+    let mut out = Vec::new();
+    let mut cols: Vec<Option<&str>> = Vec::new();
+    for m in &messages {
+        if let SimpleQueryMessage::Row(r) = m {
+            cols.clear();
+            cols.extend((0..r.len()).map(|i| r.get(i)));
+            out.push(parse(&cols).map_err(|source| MetadataError::Row { what, source })?);
+        }
+    }
+    Ok(out)
+}
+
+fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
+}

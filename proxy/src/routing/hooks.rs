@@ -1,0 +1,174 @@
+//! One session's routing state: its prepared statements' analyses, its search_path, whether it
+//! asked for routing notices, and the decision of the extended-protocol batch in flight.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use citus_proxy_router::analysis::StatementKind;
+use citus_proxy_router::{Decision, Prepared, Router, Topology};
+use tracing::debug;
+
+use super::session_settings::{parse_bool, parse_search_path};
+use crate::hooks::{StatementHooks, StatementNote};
+use crate::metadata::MetadataStore;
+use crate::metrics::labels::{ClassLabel, RouteLabel};
+use crate::shapes::Shapes;
+use crate::wire::bind::BindView;
+use crate::wire::error_response::{encode, Severity};
+use crate::wire::parse::ParseView;
+use crate::wire::ready::TxStatus;
+
+/// The custom setting that turns routing notices on for a session (PostgreSQL accepts any
+/// two-part name, so the statement itself still goes to the coordinator).
+const REPORT_SETTING: &str = "citus_proxy.report_routing";
+
+pub struct RoutingHooks {
+    router: Arc<Router>,
+    metadata: Arc<MetadataStore>,
+    shapes: Arc<Shapes>,
+    empty: Arc<Topology>,
+    default_search_path: Vec<String>,
+    search_path: Vec<String>,
+    /// Statement name → (analysis, its SQL, declared parameter types).
+    prepared: HashMap<Vec<u8>, (Arc<Prepared>, Arc<str>, Vec<u32>)>,
+    /// The first Bind's decision of the batch the next Sync closes, with its statement's SQL.
+    batch: Option<(Decision, Arc<str>)>,
+    report: bool,
+    /// A statement that changes Citus metadata ran; reload once the transaction is over.
+    refresh_when_idle: bool,
+}
+
+impl RoutingHooks {
+    pub fn new(
+        router: Arc<Router>,
+        metadata: Arc<MetadataStore>,
+        shapes: Arc<Shapes>,
+        search_path: Vec<String>,
+        empty: Arc<Topology>,
+    ) -> RoutingHooks {
+        RoutingHooks {
+            router,
+            metadata,
+            shapes,
+            empty,
+            search_path: search_path.clone(),
+            default_search_path: search_path,
+            prepared: HashMap::new(),
+            batch: None,
+            report: false,
+            refresh_when_idle: false,
+        }
+    }
+
+    /// Session settings that statements change (search_path, the report switch).
+    fn track_settings(&mut self, decision: &Decision) {
+        for st in &decision.analysis.statements {
+            match &st.kind {
+                StatementKind::Set { name, value, .. } => match name.to_ascii_lowercase().as_str() {
+                    "search_path" => self.search_path = parse_search_path(value),
+                    REPORT_SETTING => {
+                        if let Some(on) = parse_bool(value) {
+                            self.report = on;
+                        }
+                    }
+                    _ => {}
+                },
+                StatementKind::Utility if st.functions.is_empty() => {}
+                _ => {}
+            }
+            if st.changes_metadata {
+                self.refresh_when_idle = true;
+            }
+        }
+    }
+
+    /// `sql` is the statement text, used to display the shape on first sight only.
+    fn note(&self, decision: &Decision, sql: &str) -> StatementNote {
+        let route = RouteLabel::parse(decision.route.word()).unwrap_or(RouteLabel::Unknown);
+        let class = ClassLabel::parse(decision.class.as_str()).unwrap_or(ClassLabel::Other);
+        debug!(route = route.as_str(), class = class.as_str(), reason = %decision.reason, "routed");
+        // The cached analysis is shared by every statement of one shape, so its address names
+        // the shape without hashing the text again.
+        let id = Arc::as_ptr(&decision.analysis) as usize as u64;
+        let shape = self.shapes.register(id, || citus_proxy_router::shape::normalize(sql).shape);
+        let notice = self.report.then(|| {
+            let msg = format!("citus-proxy route: {}", decision.explain_text());
+            encode(Severity::Notice, "00000", &msg, None).freeze()
+        });
+        StatementNote { route, class, notice, shape: Some(shape) }
+    }
+
+    fn search_path(&self) -> Vec<&str> {
+        self.search_path.iter().map(String::as_str).collect()
+    }
+}
+
+impl StatementHooks for RoutingHooks {
+    fn on_query(&mut self, sql: &[u8]) -> StatementNote {
+        let Ok(sql) = std::str::from_utf8(sql) else {
+            // Not UTF-8 (a client_encoding other than UTF8): forwarded, but not analysed.
+            return StatementNote::default();
+        };
+        let guard = self.metadata.topology();
+        let topo = guard.as_deref().unwrap_or(&self.empty);
+        let decision = self.router.route_query(sql, topo, &self.search_path());
+        if is_reset_all(sql) {
+            self.search_path = self.default_search_path.clone();
+            self.report = false;
+        }
+        self.track_settings(&decision);
+        self.note(&decision, sql)
+    }
+
+    fn on_parse(&mut self, parse: &ParseView<'_>) {
+        let Ok(sql) = std::str::from_utf8(parse.sql) else {
+            self.prepared.remove(parse.statement);
+            return;
+        };
+        // Drivers re-send the same unnamed Parse for every execution: keep its analysis.
+        if let Some((_, old_sql, old_types)) = self.prepared.get(parse.statement) {
+            if **old_sql == *sql && old_types.iter().copied().eq(parse.param_types()) {
+                return;
+            }
+        }
+        let types: Vec<u32> = parse.param_types().collect();
+        let prepared = self.router.prepare(sql, &types);
+        self.prepared.insert(parse.statement.to_vec(), (prepared, Arc::from(sql), types));
+    }
+
+    fn on_bind(&mut self, bind: &BindView<'_>) {
+        if self.batch.is_some() {
+            return;
+        }
+        let Some((prepared, sql, _)) = self.prepared.get(bind.statement) else { return };
+        let params: Vec<Option<&[u8]>> = bind.params().collect();
+        let formats: Vec<i16> = bind.param_formats().collect();
+        let guard = self.metadata.topology();
+        let topo = guard.as_deref().unwrap_or(&self.empty);
+        let decision = self.router.route_bound(prepared, &params, &formats, topo, &self.search_path());
+        self.batch = Some((decision, Arc::clone(sql)));
+    }
+
+    fn on_sync(&mut self) -> StatementNote {
+        match self.batch.take() {
+            Some((d, sql)) => {
+                self.track_settings(&d);
+                self.note(&d, &sql)
+            }
+            None => StatementNote::default(),
+        }
+    }
+
+    fn on_ready(&mut self, status: TxStatus, _elapsed: std::time::Duration) {
+        if self.refresh_when_idle && status == TxStatus::Idle {
+            self.refresh_when_idle = false;
+            self.metadata.request_refresh();
+        }
+    }
+}
+
+/// RESET ALL / DISCARD ALL put every session setting back.
+fn is_reset_all(sql: &str) -> bool {
+    let words: Vec<&str> = sql.trim().trim_end_matches(';').split_whitespace().collect();
+    matches!(words.as_slice(), [a, b] if (a.eq_ignore_ascii_case("reset") || a.eq_ignore_ascii_case("discard")) && b.eq_ignore_ascii_case("all"))
+}

@@ -1,0 +1,56 @@
+//! Routing in the connection loop: every Query and every Bind gets a route decision from the
+//! router over the current metadata snapshot. The decision labels the statement's metrics, is
+//! logged at debug level, and, after `SET citus_proxy.report_routing = on`, is sent to the
+//! client as a NOTICE before the statement's result.
+
+mod hooks;
+mod session_settings;
+
+use std::sync::Arc;
+
+use citus_proxy_router::{Router, Topology};
+
+use crate::hooks::{HooksFactory, StatementHooks};
+use crate::metadata::MetadataStore;
+use crate::shapes::Shapes;
+
+pub use hooks::RoutingHooks;
+pub use session_settings::parse_search_path;
+
+/// Shared by every session's hooks.
+pub struct RoutingFactory {
+    router: Arc<Router>,
+    metadata: Arc<MetadataStore>,
+    shapes: Arc<Shapes>,
+    default_search_path: Vec<String>,
+    /// Used while no snapshot has loaded yet: every table is then unknown.
+    empty: Arc<Topology>,
+}
+
+impl RoutingFactory {
+    pub fn new(router: Arc<Router>, metadata: Arc<MetadataStore>, shapes: Arc<Shapes>, search_path: &str) -> RoutingFactory {
+        RoutingFactory {
+            router,
+            metadata,
+            shapes,
+            default_search_path: parse_search_path(search_path),
+            empty: Arc::new(Topology::default()),
+        }
+    }
+
+    pub fn router(&self) -> &Arc<Router> {
+        &self.router
+    }
+}
+
+impl HooksFactory for RoutingFactory {
+    fn session_hooks(&self, _user: &str, _database: &str) -> Box<dyn StatementHooks> {
+        Box::new(RoutingHooks::new(
+            Arc::clone(&self.router),
+            Arc::clone(&self.metadata),
+            Arc::clone(&self.shapes),
+            self.default_search_path.clone(),
+            Arc::clone(&self.empty),
+        ))
+    }
+}

@@ -1,0 +1,55 @@
+//! The catalog queries. Each runs unchanged on a real Citus coordinator and on a plain PostgreSQL
+//! that only has tables named like Citus's catalogs (no Citus functions are called: the
+//! distribution column is found by parsing `:varattno` out of `partkey`).
+
+/// One row per Citus table: schema, table, partmethod, distribution column name, its type OID,
+/// colocation id, repmodel, collation OID and whether that collation is deterministic.
+pub const PARTITIONS_SQL: &str = "\
+SELECT n.nspname::text AS schema_name, c.relname::text AS table_name, p.partmethod::text AS partmethod, \
+a.attname::text AS dist_column, a.atttypid::int8 AS dist_type, p.colocationid::int8 AS colocationid, \
+p.repmodel::text AS repmodel, coll.oid::int8 AS collation_oid, coll.collisdeterministic AS collation_deterministic \
+FROM pg_catalog.pg_dist_partition p \
+JOIN pg_catalog.pg_class c ON c.oid = p.logicalrelid \
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = p.logicalrelid \
+ AND a.attnum = substring(p.partkey from ':varattno (-?[0-9]+)')::int2 \
+LEFT JOIN pg_catalog.pg_collation coll ON coll.oid = substring(p.partkey from ':varcollid ([0-9]+)')::oid \
+ORDER BY 1, 2";
+
+/// One row per shard: schema, table, shard id, min and max value (text; NULL for reference tables).
+pub const SHARDS_SQL: &str = "\
+SELECT n.nspname::text AS schema_name, c.relname::text AS table_name, s.shardid, s.shardminvalue, s.shardmaxvalue \
+FROM pg_catalog.pg_dist_shard s \
+JOIN pg_catalog.pg_class c ON c.oid = s.logicalrelid \
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+ORDER BY s.shardid";
+
+/// One row per placement: placement id, shard id, shard state, group id (joins pg_dist_node.groupid).
+pub const PLACEMENTS_SQL: &str = "\
+SELECT placementid, shardid, shardstate::int8, groupid::int8 FROM pg_catalog.pg_dist_placement ORDER BY placementid";
+
+/// One row per node.
+pub const NODES_SQL: &str = "\
+SELECT nodeid::int8, groupid::int8, nodename, nodeport::int8, isactive, noderole::text, nodecluster::text, \
+shouldhaveshards FROM pg_catalog.pg_dist_node ORDER BY nodeid";
+
+/// Every user relation outside the system schemas: schema, name, relkind.
+pub const RELATIONS_SQL: &str = "\
+SELECT n.nspname::text, c.relname::text, c.relkind::text \
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') \
+ AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+ AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%' \
+ORDER BY 1, 2";
+
+/// The live columns of every Citus table, in attnum order: schema, table, attnum, name, type OID,
+/// whether it has a default (DEFAULT, identity or generated). Needed for INSERT without a column
+/// list and for resolving unqualified column names in joins.
+pub const COLUMNS_SQL: &str = "\
+SELECT n.nspname::text, c.relname::text, a.attnum::int8, a.attname::text, a.atttypid::int8, \
+(a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '') AS has_default \
+FROM pg_catalog.pg_dist_partition p \
+JOIN pg_catalog.pg_class c ON c.oid = p.logicalrelid \
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+JOIN pg_catalog.pg_attribute a ON a.attrelid = p.logicalrelid AND a.attnum > 0 AND NOT a.attisdropped \
+ORDER BY 1, 2, 3";

@@ -1,0 +1,11 @@
+//! Evaluating a cached model against a topology and bound values: the route decision.
+
+mod decide;
+mod insert;
+mod prune;
+mod resolve;
+mod restrict;
+pub(crate) mod values;
+
+pub(crate) use decide::{decide, Outcome};
+pub(crate) use resolve::bind;
