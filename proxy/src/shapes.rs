@@ -39,6 +39,9 @@ impl ShapeStats {
     }
 }
 
+/// One row of SHOW ROUTES: text, per-route counts, total, p50, p99.
+pub type TopShape = (String, Vec<(RouteLabel, u64)>, u64, Option<Duration>, Option<Duration>);
+
 /// Shape id 0 is the overflow bucket.
 pub const OVERFLOW: u64 = 0;
 
@@ -76,8 +79,8 @@ impl Shapes {
         }
     }
 
-    /// The `n` most frequent shapes: (text, per-route counts, total, p50, p99).
-    pub fn top(&self, n: usize) -> Vec<(String, Vec<(RouteLabel, u64)>, u64, Option<Duration>, Option<Duration>)> {
+    /// The `n` most frequent shapes.
+    pub fn top(&self, n: usize) -> Vec<TopShape> {
         let mut v: Vec<_> = self
             .map
             .iter()

@@ -161,6 +161,12 @@ impl Router {
     /// shared by all statements other than transaction control/SET (if they agree), else
     /// `Unknown`; `Decision::statements` has each statement's route.
     pub fn route_query(&self, sql: &str, topo: &Topology, search_path: &[&str]) -> Decision {
+        self.route_query_with(sql, topo, search_path, true)
+    }
+
+    /// As `route_query`; with `explain` false the decision's `reason` and explanation notes are
+    /// left empty (the route, class and analysis are the same), which is what a hot path wants.
+    pub fn route_query_with(&self, sql: &str, topo: &Topology, search_path: &[&str], explain: bool) -> Decision {
         let (analysis, literals) = self.analysis_for(sql);
         let vals = Bindings {
             sql,
@@ -169,6 +175,7 @@ impl Router {
             params: &[],
             formats: &[],
             param_types: &[],
+            explain,
         };
         self.decide_all(analysis.clone(), vals, topo, search_path)
     }
@@ -189,6 +196,19 @@ impl Router {
         topo: &Topology,
         search_path: &[&str],
     ) -> Decision {
+        self.route_bound_with(prepared, params, formats, topo, search_path, true)
+    }
+
+    /// As `route_bound`, without building the explanation when `explain` is false.
+    pub fn route_bound_with(
+        &self,
+        prepared: &Prepared,
+        params: &[Option<&[u8]>],
+        formats: &[i16],
+        topo: &Topology,
+        search_path: &[&str],
+        explain: bool,
+    ) -> Decision {
         let vals = Bindings {
             sql: &prepared.sql,
             literals: &prepared.literals,
@@ -196,11 +216,18 @@ impl Router {
             params,
             formats,
             param_types: &prepared.param_types,
+            explain,
         };
         self.decide_all(prepared.analysis.clone(), vals, topo, search_path)
     }
 
     fn decide_all(&self, analysis: Arc<Analysis>, vals: Bindings<'_>, topo: &Topology, search_path: &[&str]) -> Decision {
+        if let [only] = analysis.statements.as_slice() {
+            // The common case: nothing to combine, so the outcome is moved, not cloned.
+            let o = decide(only, topo, search_path, vals);
+            let class = Class::of(only, &o.route, self.bulk_insert_rows);
+            return Decision { route: o.route, class, reason: o.reason, statements: Vec::new(), analysis };
+        }
         let outcomes: Vec<Outcome> = analysis.statements.iter().map(|s| decide(s, topo, search_path, vals)).collect();
         let significant: Vec<usize> = (0..outcomes.len())
             .filter(|i| outcomes.get(*i).is_some_and(|o| o.route != Route::Utility))

@@ -22,6 +22,9 @@ use crate::wire::ready::TxStatus;
 /// two-part name, so the statement itself still goes to the coordinator).
 const REPORT_SETTING: &str = "citus_proxy.report_routing";
 
+/// A prepared statement's analysis, its SQL and declared parameter types.
+type PreparedEntry = (Arc<Prepared>, Arc<str>, Vec<u32>);
+
 pub struct RoutingHooks {
     router: Arc<Router>,
     metadata: Arc<MetadataStore>,
@@ -29,8 +32,7 @@ pub struct RoutingHooks {
     empty: Arc<Topology>,
     default_search_path: Vec<String>,
     search_path: Vec<String>,
-    /// Statement name → (analysis, its SQL, declared parameter types).
-    prepared: HashMap<Vec<u8>, (Arc<Prepared>, Arc<str>, Vec<u32>)>,
+    prepared: HashMap<Vec<u8>, PreparedEntry>,
     /// The first Bind's decision of the batch the next Sync closes, with its statement's SQL.
     batch: Option<(Decision, Arc<str>)>,
     report: bool,
@@ -98,6 +100,11 @@ impl RoutingHooks {
         StatementNote { route, class, notice, shape: Some(shape) }
     }
 
+    /// The explanation is built only for a NOTICE or a debug log line that will show it.
+    fn explain(&self) -> bool {
+        self.report || tracing::enabled!(tracing::Level::DEBUG)
+    }
+
     fn search_path(&self) -> Vec<&str> {
         self.search_path.iter().map(String::as_str).collect()
     }
@@ -111,7 +118,7 @@ impl StatementHooks for RoutingHooks {
         };
         let guard = self.metadata.topology();
         let topo = guard.as_deref().unwrap_or(&self.empty);
-        let decision = self.router.route_query(sql, topo, &self.search_path());
+        let decision = self.router.route_query_with(sql, topo, &self.search_path(), self.explain());
         if is_reset_all(sql) {
             self.search_path = self.default_search_path.clone();
             self.report = false;
@@ -145,7 +152,7 @@ impl StatementHooks for RoutingHooks {
         let formats: Vec<i16> = bind.param_formats().collect();
         let guard = self.metadata.topology();
         let topo = guard.as_deref().unwrap_or(&self.empty);
-        let decision = self.router.route_bound(prepared, &params, &formats, topo, &self.search_path());
+        let decision = self.router.route_bound_with(prepared, &params, &formats, topo, &self.search_path(), self.explain());
         self.batch = Some((decision, Arc::clone(sql)));
     }
 

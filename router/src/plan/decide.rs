@@ -168,7 +168,7 @@ pub(crate) fn general(ctx: &Ctx<'_, '_>, topo: &Topology, exclude: Option<RelId>
         .iter()
         .map(|(rid, t)| {
             let keyset = key_restriction(ctx, &classes, *rid, t);
-            DistRel { rel: *rid, table: t, pruned: prune(topo, t, &keyset), keyset }
+            DistRel { rel: *rid, table: t, pruned: prune(topo, t, &keyset, ctx.vals.explain), keyset }
         })
         .collect();
     let notes: Vec<String> = rels.iter().flat_map(|d| d.pruned.notes.iter().cloned()).collect();

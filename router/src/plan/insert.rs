@@ -85,7 +85,7 @@ fn values(
                 Ok(None) => return Outcome::error("cannot perform an INSERT with NULL in the partition column"),
                 Ok(Some(d)) => match (t.kind, hash_shard(t, &d)) {
                     (TableKind::Hash, (Some(s), Some(h))) => {
-                        if notes.len() < 8 {
+                        if ctx.vals.explain && notes.len() < 8 {
                             notes.push(format!("{}.{} = {} → hash {h} → shard {}", qualified(t), dc.name, d.display(), s.id));
                         }
                         RowShard::Known(s)

@@ -11,6 +11,16 @@ pub(crate) struct Pruned<'t> {
     /// A value whose hash is not known (type not ported, non-deterministic collation, gap).
     pub unknown: bool,
     pub notes: Vec<String>,
+    explain: bool,
+}
+
+impl Pruned<'_> {
+    /// Records an explanation line, built only when explaining.
+    fn note(&mut self, f: impl FnOnce() -> String) {
+        if self.explain {
+            self.notes.push(f());
+        }
+    }
 }
 
 pub(crate) fn qualified(t: &CitusTable) -> String {
@@ -42,27 +52,29 @@ pub(crate) fn hash_shard<'t>(t: &'t CitusTable, d: &Datum) -> (Option<&'t Shard>
     (h.and_then(|h| t.shard_for_hash(h)), h)
 }
 
-pub(crate) fn prune<'t>(topo: &Topology, t: &'t CitusTable, ks: &KeySet) -> Pruned<'t> {
+pub(crate) fn prune<'t>(topo: &Topology, t: &'t CitusTable, ks: &KeySet, explain: bool) -> Pruned<'t> {
     let key = t.dist_column.as_ref().map_or("?", |d| d.name.as_str());
-    let name = qualified(t);
-    let mut p = Pruned { shards: Vec::new(), unknown: false, notes: Vec::new() };
+    let name = if explain { qualified(t) } else { String::new() };
+    let mut p = Pruned { shards: Vec::new(), unknown: false, notes: Vec::new(), explain };
     match (t.kind, ks) {
-        (_, KeySet::Values(v)) if v.is_empty() => p.notes.push(format!("{name}.{key}: contradiction, no shard")),
+        (_, KeySet::Values(v)) if v.is_empty() => p.note(|| format!("{name}.{key}: contradiction, no shard")),
         (TableKind::Hash, KeySet::Values(values)) => {
             for d in values {
                 match hash_shard(t, d) {
                     (Some(s), Some(h)) => {
-                        let nodes = node_addrs(topo, s).join(",");
-                        p.notes.push(format!("{name}.{key} = {} → hash {h} → shard {} on {nodes}", d.display(), s.id));
+                        p.note(|| {
+                            let nodes = node_addrs(topo, s).join(",");
+                            format!("{name}.{key} = {} → hash {h} → shard {} on {nodes}", d.display(), s.id)
+                        });
                         push(&mut p.shards, s);
                     }
                     (None, Some(h)) => {
                         p.unknown = true;
-                        p.notes.push(format!("{name}.{key} = {} → hash {h} → no shard covers it", d.display()));
+                        p.note(|| format!("{name}.{key} = {} → hash {h} → no shard covers it", d.display()));
                     }
                     _ => {
                         p.unknown = true;
-                        p.notes.push(format!("{name}.{key} = {}: hash function of this type is not ported", d.display()));
+                        p.note(|| format!("{name}.{key} = {}: hash function of this type is not ported", d.display()));
                     }
                 }
             }
@@ -80,12 +92,13 @@ pub(crate) fn prune<'t>(topo: &Topology, t: &'t CitusTable, ks: &KeySet) -> Prun
                     None => t.shards.iter().for_each(|s| push(&mut p.shards, s)),
                 }
             }
-            p.notes.push(format!("{name}.{key}: range lookup → {} shard(s)", p.shards.len()));
+            let n = p.shards.len();
+            p.note(|| format!("{name}.{key}: range lookup → {n} shard(s)"));
         }
         _ => {
             p.shards = t.shards.iter().collect();
             if t.kind == TableKind::Hash || t.shards.len() > 1 {
-                p.notes.push(format!("{name}: no usable restriction on {key} → all {} shards", t.shards.len()));
+                p.note(|| format!("{name}: no usable restriction on {key} → all {} shards", t.shards.len()));
             }
         }
     }

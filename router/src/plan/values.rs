@@ -13,6 +13,9 @@ pub(crate) struct Bindings<'a> {
     pub params: &'a [Option<&'a [u8]>],
     pub formats: &'a [i16],
     pub param_types: &'a [u32],
+    /// Build the human explanation (notes, reasons). Off on the proxy's hot path, where only
+    /// the route and class are needed and formatting strings would cost more than routing.
+    pub explain: bool,
 }
 
 /// The type the context expects (PostgreSQL infers an unspecified parameter's type from it).

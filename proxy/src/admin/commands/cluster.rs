@@ -24,7 +24,7 @@ pub fn show(ctx: &Context) -> Vec<ResultSet> {
                 *counts.entry(*n).or_default() += 1;
             }
         }
-        let imbalance = if counts.len() > 0 && t.shards.len() > 1 {
+        let imbalance = if !counts.is_empty() && t.shards.len() > 1 {
             let max = counts.values().max().copied().unwrap_or(0) as f64;
             let mean = counts.values().sum::<usize>() as f64 / counts.len() as f64;
             Some(format!("{:.2}", max / mean))
