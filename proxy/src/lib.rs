@@ -22,3 +22,4 @@ pub mod sessions;
 pub mod shapes;
 pub mod shutdown;
 pub mod wire;
+pub mod workers;

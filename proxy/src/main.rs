@@ -68,11 +68,13 @@ fn explain(config: &citus_proxy::config::Config, m: &clap::ArgMatches) -> ExitCo
 }
 
 fn serve(config: citus_proxy::config::Config, source: citus_proxy::context::ConfigSource) -> anyhow::Result<()> {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if config.runtime.worker_threads > 0 {
-        builder.worker_threads(config.runtime.worker_threads as usize);
-    }
-    let runtime = builder.enable_all().build().context("cannot start the async runtime")?;
+    // The main thread accepts and runs the background tasks; sessions run on the workers.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let workers = citus_proxy::workers::Workers::start(config.runtime.worker_threads as usize)
+        .context("cannot start the session worker threads (configuration key `runtime.worker_threads`)")?;
     runtime.block_on(async move {
         let listen = config.listen;
         let ctx = Context::new(config).context("start-up")?.with_source(source);
@@ -81,7 +83,7 @@ fn serve(config: citus_proxy::config::Config, source: citus_proxy::context::Conf
             .with_context(|| format!("cannot listen on {listen} (configuration key `listen`)"))?;
         let shutdown = Shutdown::default();
         tokio::spawn(watch_signals(shutdown.clone()));
-        server::run(listener, Arc::new(ctx), &shutdown).await;
+        server::run_on(listener, Arc::new(ctx), &shutdown, Some(&workers)).await;
         Ok(())
     })
 }

@@ -12,9 +12,16 @@ use tracing::{info, warn};
 use crate::context::Context;
 use crate::session;
 use crate::shutdown::{reached, Phase, Shutdown};
+use crate::workers::Workers;
 
 /// Serves clients from `listener` until `shutdown` says to stop; returns once every session ended.
+/// Sessions run on the current runtime.
 pub async fn run(listener: TcpListener, ctx: Arc<Context>, shutdown: &Shutdown) {
+    run_on(listener, ctx, shutdown, None).await
+}
+
+/// As `run`, with each session handed to one of `workers` (thread-per-core) when given.
+pub async fn run_on(listener: TcpListener, ctx: Arc<Context>, shutdown: &Shutdown, workers: Option<&Workers>) {
     let mut phase = shutdown.subscribe();
     let limit = ctx.config.limits.max_client_connections;
     let permits = Arc::new(Semaphore::new(limit as usize));
@@ -30,12 +37,32 @@ pub async fn run(listener: TcpListener, ctx: Arc<Context>, shutdown: &Shutdown) 
                     let ctx = Arc::clone(&ctx);
                     let rx = shutdown.subscribe();
                     match Arc::clone(&permits).try_acquire_owned() {
-                        Ok(permit) => {
-                            sessions.spawn(async move {
-                                session::serve(ctx, tcp, peer, rx).await;
-                                drop(permit);
-                            });
-                        }
+                        Ok(permit) => match workers {
+                            None => {
+                                sessions.spawn(async move {
+                                    session::serve(ctx, tcp, peer, rx).await;
+                                    drop(permit);
+                                });
+                            }
+                            Some(w) => {
+                                // A socket belongs to the runtime that registered it: move it
+                                // over as a std socket and register it on the worker.
+                                let std = match tcp.into_std() {
+                                    Ok(s) => s,
+                                    Err(e) => {
+                                        warn!(%peer, error = %e, "cannot hand a connection to a worker");
+                                        continue;
+                                    }
+                                };
+                                sessions.spawn_on(async move {
+                                    match tokio::net::TcpStream::from_std(std) {
+                                        Ok(tcp) => session::serve(ctx, tcp, peer, rx).await,
+                                        Err(e) => warn!(%peer, error = %e, "cannot register a connection on its worker"),
+                                    }
+                                    drop(permit);
+                                }, w.next());
+                            }
+                        },
                         Err(_) => {
                             warn!(%peer, limit, "refusing a client: limits.max_client_connections reached");
                             sessions.spawn(session::reject(ctx, tcp, peer));

@@ -1,7 +1,6 @@
 //! One session's routing state: its prepared statements' analyses, its search_path, whether it
 //! asked for routing notices, and the decision of the extended-protocol batch in flight.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use citus_proxy_router::analysis::StatementKind;
@@ -32,7 +31,7 @@ pub struct RoutingHooks {
     empty: Arc<Topology>,
     default_search_path: Vec<String>,
     search_path: Vec<String>,
-    prepared: HashMap<Vec<u8>, PreparedEntry>,
+    prepared: ahash::AHashMap<Vec<u8>, PreparedEntry>,
     /// The first Bind's decision of the batch the next Sync closes, with its statement's SQL.
     batch: Option<(Decision, Arc<str>)>,
     report: bool,
@@ -55,7 +54,7 @@ impl RoutingHooks {
             empty,
             search_path: search_path.clone(),
             default_search_path: search_path,
-            prepared: HashMap::new(),
+            prepared: ahash::AHashMap::new(),
             batch: None,
             report: false,
             refresh_when_idle: false,
