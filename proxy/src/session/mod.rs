@@ -67,25 +67,10 @@ pub async fn serve(ctx: Arc<Context>, tcp: TcpStream, peer: SocketAddr, phase: w
 }
 
 async fn run(ctx: &Arc<Context>, startup: handshake::Startup, peer: SocketAddr, phase: watch::Receiver<Phase>) -> Result<End, SessionError> {
-    let mut client = startup.client;
-    let connect_started = std::time::Instant::now();
-    let upstream = match ctx.connector.connect().await {
-        Ok(u) => u,
-        Err(e) => {
-            let err = SessionError::from(e);
-            if let Some(msg) = err.to_client() {
-                let _ = client.write_all(&msg).await;
-            }
-            return Err(err);
-        }
-    };
-    ctx.metrics.upstream_connect.record(connect_started.elapsed().as_secs_f64());
     let hooks = ctx.hooks.session_hooks(&startup.user, &startup.database);
-    let listed = ctx.sessions.add(peer, &startup.user, &startup.database, client.is_tls());
+    let listed = ctx.sessions.add(peer, &startup.user, &startup.database, startup.client.is_tls());
     let _upstream_gauge = GaugeGuard::new(&ctx.metrics.upstream_connections);
-    let (client_r, client_w) = client.split();
-    let (upstream_r, upstream_w) = upstream.split();
-    let mut halves = relay::Halves::new(client_r, client_w, upstream_r, upstream_w, ctx);
+    let mut halves = connect(ctx, startup.client).await?;
     let authed = auth::relay(&mut halves, &startup.packet, ctx).await?;
     let _registration = authed.registration;
     relay::run(halves, hooks, Arc::clone(&listed.info), ctx, phase).await
@@ -93,7 +78,17 @@ async fn run(ctx: &Arc<Context>, startup: handshake::Startup, peer: SocketAddr, 
 
 /// Connects to the coordinator and relays authentication for `packet`, up to but not including
 /// the final ReadyForQuery (the admin console uses this to let the coordinator check a password).
-pub async fn authenticate(ctx: &Arc<Context>, mut client: crate::net::stream::Stream, packet: &[u8]) -> Result<Halves, SessionError> {
+pub async fn authenticate(ctx: &Arc<Context>, client: crate::net::stream::Stream, packet: &[u8]) -> Result<Halves, SessionError> {
+    let mut halves = connect(ctx, client).await?;
+    // The final ReadyForQuery is the caller's to send.
+    auth::relay_until_ready(&mut halves, packet, ctx, false).await?;
+    Ok(halves)
+}
+
+/// Opens the coordinator connection for `client`; a failure is reported to the client as an
+/// ErrorResponse naming the coordinator (08001) before it is returned.
+async fn connect(ctx: &Arc<Context>, mut client: crate::net::stream::Stream) -> Result<Halves, SessionError> {
+    let started = std::time::Instant::now();
     let upstream = match ctx.connector.connect().await {
         Ok(u) => u,
         Err(e) => {
@@ -104,12 +99,10 @@ pub async fn authenticate(ctx: &Arc<Context>, mut client: crate::net::stream::St
             return Err(err);
         }
     };
+    ctx.metrics.upstream_connect.record(started.elapsed().as_secs_f64());
     let (client_r, client_w) = client.split();
     let (upstream_r, upstream_w) = upstream.split();
-    let mut halves = relay::Halves::new(client_r, client_w, upstream_r, upstream_w, ctx);
-    // The final ReadyForQuery is the caller's to send.
-    auth::relay_until_ready(&mut halves, packet, ctx, false).await?;
-    Ok(halves)
+    Ok(relay::Halves::new(client_r, client_w, upstream_r, upstream_w, ctx))
 }
 
 /// Answers a client over the connection limit: SQLSTATE 53300 once its startup packet is read
