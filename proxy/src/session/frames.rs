@@ -52,3 +52,21 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 }
+
+/// Walks frames in place for the relay: moves `pos` over what is left (`pass` bytes) of a frame
+/// being forwarded without inspection, then returns the next frame's tag and declared total
+/// size (None when the length field is invalid) once its whole header is in `buf`. Returns
+/// None when more bytes must be read first.
+#[inline]
+pub fn next_header(buf: &[u8], pos: &mut usize, pass: &mut usize) -> Option<(u8, Option<usize>)> {
+    if *pass > 0 {
+        let n = (*pass).min(buf.len() - *pos);
+        *pos += n;
+        *pass -= n;
+        if *pass > 0 {
+            return None;
+        }
+    }
+    let header = buf.get(*pos..*pos + HEADER_LEN)?;
+    Some((header[0], total_len(header)))
+}

@@ -11,7 +11,7 @@ use bytes::Buf;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
-use super::frames::FrameReader;
+use super::frames::{next_header, FrameReader};
 use super::state::{lock, Pending, State};
 use crate::context::Context;
 use crate::error::SessionError;
@@ -21,7 +21,7 @@ use crate::sessions::SessionInfo;
 use crate::shutdown::{reached, Phase};
 use crate::wire::bind::BindView;
 use crate::wire::error_response::is_fatal;
-use crate::wire::frame::{is_frontend_tag, total_len, HEADER_LEN};
+use crate::wire::frame::{is_frontend_tag, HEADER_LEN};
 use crate::wire::parse::ParseView;
 use crate::wire::query;
 use crate::wire::ready::TxStatus;
@@ -137,19 +137,8 @@ async fn client_to_upstream(
         let mut need = 0;
         let mut terminate = false;
         while !terminate {
-            if pass > 0 {
-                let n = pass.min(buf.len() - pos);
-                pos += n;
-                pass -= n;
-                if pass > 0 {
-                    break;
-                }
-            }
-            if buf.len() - pos < HEADER_LEN {
-                break;
-            }
-            let tag = buf[pos];
-            let total = total_len(&buf[pos..pos + HEADER_LEN]).ok_or_else(|| protocol("invalid message length".into()))?;
+            let Some((tag, total)) = next_header(&buf, &mut pos, &mut pass) else { break };
+            let total = total.ok_or_else(|| protocol("invalid message length".into()))?;
             if !is_frontend_tag(tag) || tag == b'p' {
                 return Err(protocol(format!("invalid frontend message type {tag}")));
             }
@@ -275,21 +264,8 @@ async fn upstream_to_client(
         let mut out_from = 0;
         let mut need = 0;
         let mut drained = false;
-        loop {
-            if pass > 0 {
-                let n = pass.min(buf.len() - pos);
-                pos += n;
-                pass -= n;
-                if pass > 0 {
-                    break;
-                }
-            }
-            if buf.len() - pos < HEADER_LEN {
-                break;
-            }
-            let tag = buf[pos];
-            let total = total_len(&buf[pos..pos + HEADER_LEN])
-                .ok_or_else(|| SessionError::UpstreamLost(format!("{addr} (invalid message length)")))?;
+        while let Some((tag, total)) = next_header(&buf, &mut pos, &mut pass) {
+            let total = total.ok_or_else(|| SessionError::UpstreamLost(format!("{addr} (invalid message length)")))?;
             if at_statement_start {
                 let notice = {
                     let mut st = lock(state);
