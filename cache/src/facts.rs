@@ -70,6 +70,8 @@ pub struct StatementFacts {
     pub has_locking_clause: bool,
     /// Temporary tables, pg_catalog / information_schema / Citus catalogs.
     pub touches_temp_or_catalog: bool,
+    /// Reads a view or a relation missing from the metadata snapshot.
+    pub reads_unknown_relation: bool,
     /// From [`crate::hint_ttl`] on the raw statement text.
     pub hint: Option<Duration>,
     /// The router's literal-stripped shape hash (matched against `shape` rules).

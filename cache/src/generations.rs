@@ -56,14 +56,21 @@ impl Snapshot {
     }
 }
 
+// Counters are named by the table's bare name, not its schema: two instances (or a read and a
+// write) that resolve a name through different search paths or metadata snapshots must still
+// meet on the same counter. Tables of one name in several schemas share counters, which costs
+// hit rate, never freshness. Shard ids are unique cluster-wide.
 fn table_field(table: &TableId) -> String {
-    format!("t|{table}")
+    format!("t|{}", bare(table))
 }
 fn any_field(table: &TableId) -> String {
-    format!("a|{table}")
+    format!("a|{}", bare(table))
 }
 fn shard_field(table: &TableId, shard: u64) -> String {
-    format!("s|{table}|{shard}")
+    format!("s|{}|{shard}", bare(table))
+}
+fn bare(table: &TableId) -> String {
+    format!("\"{}\"", table.name.replace('"', "\"\""))
 }
 
 /// The counters a read depends on, sorted and unique.
@@ -252,12 +259,15 @@ mod tests {
             shard_scope: ShardScope::Shards(vec![ShardRef { table: users.clone(), shard_id: 7 }]),
             ..Default::default()
         };
-        assert_eq!(read_fields(&one), vec!["s|\"public\".\"users\"|7", "t|\"public\".\"users\""]);
+        assert_eq!(read_fields(&one), vec!["s|\"users\"|7", "t|\"users\""]);
         let all = StatementFacts { tables: vec![users.clone()], ..Default::default() };
-        assert_eq!(read_fields(&all), vec!["a|\"public\".\"users\""]);
+        assert_eq!(read_fields(&all), vec!["a|\"users\""]);
+        // Resolved through another schema, the same name meets the same counters.
+        let other = StatementFacts { tables: vec![TableId::new("app", "users")], ..Default::default() };
+        assert_eq!(read_fields(&other), read_fields(&all));
         let w = write_fields(&WriteScope::shard(users.clone(), 7)).unwrap_or_default();
-        assert_eq!(w, vec!["a|\"public\".\"users\"", "s|\"public\".\"users\"|7"]);
+        assert_eq!(w, vec!["a|\"users\"", "s|\"users\"|7"]);
         let w = write_fields(&WriteScope::tables(vec![users])).unwrap_or_default();
-        assert_eq!(w, vec!["a|\"public\".\"users\"", "t|\"public\".\"users\""]);
+        assert_eq!(w, vec!["a|\"users\"", "t|\"users\""]);
     }
 }

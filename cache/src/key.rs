@@ -67,9 +67,10 @@ impl fmt::Display for Key {
 pub enum Protocol {
     /// Query message.
     Simple,
-    /// Parse/Bind/(Describe)/Execute; `describe` when the portal was described (the response
-    /// then carries a RowDescription or NoData).
-    Extended { describe: bool },
+    /// [Parse]/Bind/[Describe]/Execute; `parse` when the batch held the Parse (the response
+    /// then starts with ParseComplete), `describe` when the portal was described (it then
+    /// carries a RowDescription or NoData).
+    Extended { parse: bool, describe: bool },
 }
 
 /// The hash of everything but the generations. Build with [`KeyParts::builder`].
@@ -133,8 +134,10 @@ impl KeyBuilder {
     pub fn protocol(mut self, protocol: Protocol) -> Self {
         let tag = match protocol {
             Protocol::Simple => 0u8,
-            Protocol::Extended { describe: false } => 1,
-            Protocol::Extended { describe: true } => 2,
+            Protocol::Extended { parse: false, describe: false } => 1,
+            Protocol::Extended { parse: false, describe: true } => 2,
+            Protocol::Extended { parse: true, describe: false } => 3,
+            Protocol::Extended { parse: true, describe: true } => 4,
         };
         self.field(b'p', &[tag]);
         self

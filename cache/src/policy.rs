@@ -30,6 +30,9 @@ pub enum BypassReason {
     LockingClause,
     /// Reads temporary tables or catalogs.
     TempOrCatalog,
+    /// Reads a view, or a relation the metadata snapshot does not know: the writes that would
+    /// have to invalidate it cannot be recognised.
+    UnknownRelation,
     /// Reads a table the session wrote in its still-open transaction.
     UncommittedWrites,
     /// The session may have changed settings the proxy could not track.
@@ -49,12 +52,13 @@ pub enum BypassReason {
 }
 
 impl BypassReason {
-    pub const ALL: [BypassReason; 12] = [
+    pub const ALL: [BypassReason; 13] = [
         BypassReason::Transaction,
         BypassReason::Write,
         BypassReason::VolatileFunction,
         BypassReason::LockingClause,
         BypassReason::TempOrCatalog,
+        BypassReason::UnknownRelation,
         BypassReason::UncommittedWrites,
         BypassReason::UntrackedSettings,
         BypassReason::NotOptedIn,
@@ -71,6 +75,7 @@ impl BypassReason {
             BypassReason::VolatileFunction => "volatile_function",
             BypassReason::LockingClause => "locking_clause",
             BypassReason::TempOrCatalog => "temp_or_catalog",
+            BypassReason::UnknownRelation => "unknown_relation",
             BypassReason::UncommittedWrites => "uncommitted_writes",
             BypassReason::UntrackedSettings => "untracked_settings",
             BypassReason::NotOptedIn => "not_opted_in",
@@ -145,6 +150,9 @@ impl Policy {
         if facts.touches_temp_or_catalog {
             return Some(BypassReason::TempOrCatalog);
         }
+        if facts.reads_unknown_relation {
+            return Some(BypassReason::UnknownRelation);
+        }
         if facts.functions.iter().any(|f| !self.function_is_cacheable(f)) {
             return Some(BypassReason::VolatileFunction);
         }
@@ -190,6 +198,16 @@ impl Policy {
                 self.allowed_functions.contains(&name) || self.allowed_functions.contains(bare)
             }
         }
+    }
+
+    /// Whether any rule opts statements in (without one only hint comments can).
+    pub fn has_rules(&self) -> bool {
+        !self.table_rules.is_empty() || !self.shape_rules.is_empty()
+    }
+
+    /// Whether shape rules exist, so a caller knows if `StatementFacts::shape` must be filled.
+    pub fn has_shape_rules(&self) -> bool {
+        !self.shape_rules.is_empty()
     }
 
     pub fn max_entry_bytes(&self) -> usize {

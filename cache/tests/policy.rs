@@ -206,7 +206,7 @@ fn bypass_labels_are_stable() {
         labels,
         [
             "transaction", "write", "volatile_function", "locking_clause", "temp_or_catalog",
-            "uncommitted_writes", "untracked_settings", "not_opted_in", "error_result", "too_large",
+            "unknown_relation", "uncommitted_writes", "untracked_settings", "not_opted_in", "error_result", "too_large",
             "unsupported_response", "unavailable"
         ]
     );
