@@ -23,6 +23,16 @@ pub fn command() -> Command {
         .subcommand(Command::new("check-config").about("Load and validate the configuration, print it, and exit"))
         .subcommand(Command::new("config-reference").about("Print the configuration reference (Markdown) and exit"))
         .subcommand(
+            Command::new("flush-cache")
+                .about("Empty the result cache of every proxy instance: through one instance's admin console (--admin-url), or through the shared Redis of `cache.redis_url`")
+                .arg(
+                    Arg::new("admin-url")
+                        .long("admin-url")
+                        .value_name("URL")
+                        .help("postgres://ADMIN@PROXY:6432/citus_proxy (a role listed in admin.users)"),
+                ),
+        )
+        .subcommand(
             Command::new("explain")
                 .about("Show where Citus runs a statement: reads the coordinator's metadata (--upstream, with credentials) and routes SQL with the proxy's own code")
                 .arg(Arg::new("sql").required(true).value_name("SQL"))

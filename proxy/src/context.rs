@@ -13,6 +13,7 @@ use crate::net::upstream::Connector;
 use crate::sessions::SessionRegistry;
 use crate::routing::RoutingFactory;
 use crate::shapes::Shapes;
+use citus_proxy_cache::Cache;
 use citus_proxy_router::Router;
 
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +22,8 @@ pub enum ContextError {
     Tls(#[from] TlsSetupError),
     #[error(transparent)]
     Metadata(#[from] MetadataError),
+    #[error("result cache: {0}")]
+    Cache(String),
 }
 
 /// Where the configuration came from, so RELOAD can read it again.
@@ -42,11 +45,15 @@ pub struct Context {
     /// None when routing is off: no catalog is read.
     pub loader: Option<Loader>,
     pub shapes: Arc<Shapes>,
+    /// The result cache; None when `cache.enabled` or `routing.enabled` is off.
+    pub cache: Option<Cache>,
     pub source: ConfigSource,
 }
 
 impl Context {
-    /// Builds the shared context; fails on unreadable TLS material, naming the file.
+    /// Builds the shared context; fails on unreadable TLS material, naming the file. With a
+    /// Redis cache configured it must run inside the tokio runtime that lives as long as the
+    /// proxy (the cache's connection and invalidation listener run there).
     pub fn new(config: Config) -> Result<Context, ContextError> {
         let tls = if config.tls_enabled() {
             Some(acceptor(config.tls.cert_file.as_ref(), config.tls.key_file.as_ref())?)
@@ -56,9 +63,16 @@ impl Context {
         let loader = if config.routing.enabled { Some(Loader::from_config(&config)?) } else { None };
         let metadata = Arc::new(MetadataStore::default());
         let shapes = Arc::new(Shapes::new(1000));
+        let cache = if config.routing.enabled && config.cache.enabled {
+            let cc = config.cache.to_cache_config().map_err(ContextError::Cache)?;
+            Some(crate::caching::build(&cc).map_err(ContextError::Cache)?)
+        } else {
+            None
+        };
         let hooks: Arc<dyn HooksFactory> = if config.routing.enabled {
             let router = Arc::new(Router::new(config.routing.shape_cache_size as usize));
-            Arc::new(RoutingFactory::new(router, Arc::clone(&metadata), Arc::clone(&shapes), &config.routing.search_path))
+            let factory = RoutingFactory::new(router, Arc::clone(&metadata), Arc::clone(&shapes), &config.routing.search_path);
+            Arc::new(factory.with_cache(cache.clone().map(crate::caching::Planner::new)))
         } else {
             Arc::new(NoHooks)
         };
@@ -72,6 +86,7 @@ impl Context {
             metadata,
             loader,
             shapes,
+            cache,
             source: ConfigSource::default(),
             config,
         })
@@ -96,6 +111,9 @@ impl Context {
     pub fn update_computed_gauges(&self) {
         if let Some(age) = self.metadata.age() {
             self.metrics.gauge("citus_proxy_metadata_age_seconds", &[]).set(age.as_secs_f64());
+        }
+        if let Some(cache) = &self.cache {
+            crate::metrics::cache::export(&self.metrics, &cache.stats());
         }
     }
 

@@ -4,13 +4,16 @@
 
 use std::time::Duration;
 
+use citus_proxy_cache::Protocol;
+
+use crate::caching::CachePlan;
 use crate::metrics::labels::{ClassLabel, RouteLabel};
 use crate::wire::bind::BindView;
 use crate::wire::parse::ParseView;
 use crate::wire::ready::TxStatus;
 
-/// What a hook attaches to a statement: the labels its latency is recorded under, and
-/// optionally a NoticeResponse frame to put before its result.
+/// What a hook attaches to a statement: the labels its latency is recorded under, optionally a
+/// NoticeResponse frame to put before its result, and what the result cache should do.
 #[derive(Debug)]
 pub struct StatementNote {
     pub route: RouteLabel,
@@ -18,11 +21,12 @@ pub struct StatementNote {
     pub notice: Option<bytes::Bytes>,
     /// The statement's shape in the per-shape statistics (SHOW ROUTES), when analysed.
     pub shape: Option<u64>,
+    pub cache: CachePlan,
 }
 
 impl Default for StatementNote {
     fn default() -> Self {
-        StatementNote { route: RouteLabel::Unknown, class: ClassLabel::Other, notice: None, shape: None }
+        StatementNote { route: RouteLabel::Unknown, class: ClassLabel::Other, notice: None, shape: None, cache: CachePlan::None }
     }
 }
 
@@ -36,10 +40,21 @@ pub trait StatementHooks: Send {
     fn on_parse(&mut self, _parse: &ParseView<'_>) {}
     /// A Bind: the statement it refers to, its parameter values and formats.
     fn on_bind(&mut self, _bind: &BindView<'_>) {}
-    /// A Sync closing an extended-protocol batch.
-    fn on_sync(&mut self) -> StatementNote {
+    /// A Sync closing an extended-protocol batch; `cacheable` is the batch's protocol when its
+    /// shape is one the cache can serve (see `caching::BatchShape`).
+    fn on_sync(&mut self, _cacheable: Option<Protocol>) -> StatementNote {
         StatementNote::default()
     }
+    /// After a Bind: whether the batch may still be answered from the cache (the relay then
+    /// holds the batch back until its Sync).
+    fn cache_candidate(&self) -> bool {
+        false
+    }
+    /// A Parse too large to inspect went by: the statement it names is no longer the one the
+    /// hooks saw parsed.
+    fn on_unseen_parse(&mut self) {}
+    /// A ParameterStatus from the coordinator (during authentication or later).
+    fn on_parameter_status(&mut self, _name: &str, _value: &str) {}
     /// ReadyForQuery for the oldest outstanding Query/Sync/FunctionCall, with the time it took
     /// from its first message.
     fn on_ready(&mut self, _status: TxStatus, _elapsed: Duration) {}
@@ -49,7 +64,8 @@ pub trait StatementHooks: Send {
 
 /// Makes the hooks of each new session.
 pub trait HooksFactory: Send + Sync {
-    fn session_hooks(&self, user: &str, database: &str) -> Box<dyn StatementHooks>;
+    /// `startup` holds the client's startup parameters (user and database included).
+    fn session_hooks(&self, user: &str, database: &str, startup: &[(String, String)]) -> Box<dyn StatementHooks>;
 }
 
 /// Hooks that do nothing: a plain pass-through.
@@ -58,7 +74,7 @@ pub struct NoHooks;
 impl StatementHooks for NoHooks {}
 
 impl HooksFactory for NoHooks {
-    fn session_hooks(&self, _: &str, _: &str) -> Box<dyn StatementHooks> {
+    fn session_hooks(&self, _: &str, _: &str, _: &[(String, String)]) -> Box<dyn StatementHooks> {
         Box::new(NoHooks)
     }
 }

@@ -4,12 +4,14 @@
 //! logging and signals around it, and tests run it in-process on `127.0.0.1:0`.
 
 pub mod admin;
+pub mod caching;
 pub mod cancel;
 pub mod cli;
 pub mod config;
 pub mod context;
 pub mod error;
 pub mod explain;
+pub mod flush;
 pub mod hooks;
 pub mod logging;
 pub mod metrics;

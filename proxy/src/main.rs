@@ -28,6 +28,9 @@ fn main() -> ExitCode {
     if let Some(("explain", sub)) = matches.subcommand() {
         return explain(&config, sub);
     }
+    if let Some(("flush-cache", sub)) = matches.subcommand() {
+        return flush_cache(&config, sub);
+    }
     if let Err(e) = logging::init(&config.log) {
         eprintln!("citus-proxy: {e}");
         return ExitCode::from(2);
@@ -62,6 +65,27 @@ fn explain(config: &citus_proxy::config::Config, m: &clap::ArgMatches) -> ExitCo
         }
         Err(e) => {
             eprintln!("citus-proxy explain: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn flush_cache(config: &citus_proxy::config::Config, m: &clap::ArgMatches) -> ExitCode {
+    let admin = m.get_one::<String>("admin-url").cloned();
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("citus-proxy: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(citus_proxy::flush::flush(config, admin.as_deref())) {
+        Ok(msg) => {
+            println!("{msg}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("citus-proxy flush-cache: {e}");
             ExitCode::FAILURE
         }
     }

@@ -89,7 +89,7 @@ impl StatementHooks for SessionRecorder {
             results: b.result_formats().collect(),
         });
     }
-    fn on_sync(&mut self) -> StatementNote {
+    fn on_sync(&mut self, _cacheable: Option<citus_proxy_cache::Protocol>) -> StatementNote {
         self.0.lock().unwrap().events.push(Ev::Sync);
         StatementNote::default()
     }
@@ -109,7 +109,7 @@ impl StatementHooks for SessionRecorder {
 }
 
 impl HooksFactory for Recorder {
-    fn session_hooks(&self, user: &str, database: &str) -> Box<dyn StatementHooks> {
+    fn session_hooks(&self, user: &str, database: &str, _startup: &[(String, String)]) -> Box<dyn StatementHooks> {
         let log = Shared::default();
         self.sessions.lock().unwrap().push((user.to_string(), database.to_string(), Arc::clone(&log)));
         Box::new(SessionRecorder(log))

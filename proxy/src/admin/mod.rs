@@ -21,7 +21,14 @@ use crate::wire::ready::{frame as ready_frame, TxStatus};
 pub use commands::run as run_command;
 
 /// Serves one admin-console connection.
-pub async fn serve(ctx: Arc<Context>, startup: Startup, peer: std::net::SocketAddr) -> Result<(), SessionError> {
+/// Serves one console session; it ends (SQLSTATE 57P01) as soon as the proxy drains, since a
+/// console session is idle between commands.
+pub async fn serve(
+    ctx: Arc<Context>,
+    startup: Startup,
+    peer: std::net::SocketAddr,
+    mut phase: tokio::sync::watch::Receiver<crate::shutdown::Phase>,
+) -> Result<(), SessionError> {
     let user = startup.user.clone();
     let packet = startup.with_database(&ctx.config.admin.auth_database);
     let mut halves = session::authenticate(&ctx, startup.client, &packet).await?;
@@ -40,10 +47,17 @@ pub async fn serve(ctx: Arc<Context>, startup: Startup, peer: std::net::SocketAd
     let max = ctx.config.limits.max_message_size as usize + 1;
     let mut skipping_to_sync = false;
     loop {
-        let frame = match halves.client.next(max).await {
-            Ok(f) => f,
-            Err(_) => return Ok(()),
+        let next = tokio::select! {
+            // Cancel-safe: a partly read frame stays in the reader's buffer.
+            f = halves.client.next(max) => f,
+            _ = crate::shutdown::reached(&mut phase, crate::shutdown::Phase::Draining) => {
+                if let Some(msg) = SessionError::Shutdown.to_client() {
+                    let _ = halves.client_w.write_all(&msg).await;
+                }
+                return Ok(());
+            }
         };
+        let Ok(frame) = next else { return Ok(()) };
         let body = &frame[HEADER_LEN..];
         let mut out = Vec::new();
         match frame[0] {

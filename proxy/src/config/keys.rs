@@ -23,6 +23,9 @@ pub enum Kind {
     Float { min: f64, max: f64 },
     /// `host:port` to listen on, or `off`.
     SocketAddrOrOff,
+    /// `[[cache.rules]]`: an array of `{ table = "…" | shape = "…", ttl = "…" }`; as a variable
+    /// or flag, the same array in TOML's inline syntax.
+    Rules,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -57,6 +60,7 @@ fn env_of(path: &str) -> String {
 
 const SSLMODES: &[&str] = &["disable", "prefer", "require", "verify-ca", "verify-full"];
 const LOG_FORMATS: &[&str] = &["human", "json"];
+const AUTO_ON_OFF: &[&str] = &["auto", "on", "off"];
 const MAX_I32: i64 = i32::MAX as i64;
 
 pub const KEYS: &[Key] = &[
@@ -86,6 +90,20 @@ pub const KEYS: &[Key] = &[
     Key { path: "routing.enabled", kind: Kind::Bool, default: "true", doc: "Analyse every statement and compute its route (off: plain pass-through, for comparison).", alias: None },
     Key { path: "routing.shape_cache_size", kind: Kind::Int { min: 16, max: 10_000_000 }, default: "10000", doc: "Statement shapes whose analysis is kept (literals stripped).", alias: None },
     Key { path: "routing.search_path", kind: Kind::Str, default: "public", doc: "Schemas unqualified table names resolve in, until a session sets its own search_path (comma-separated).", alias: None },
+    Key { path: "cache.enabled", kind: Kind::Bool, default: "true", doc: "Serve opted-in reads from the result cache (needs `routing.enabled`). Nothing is cached until `cache.tables`, `cache.rules` or a `/* citus-proxy: cache ttl=30s */` comment opts a statement in; writes passing through always invalidate.", alias: None },
+    Key { path: "cache.redis_url", kind: Kind::Str, default: "", doc: "Shared tier all proxy instances use: `redis://HOST:PORT[/DB]`, or comma-separated nodes of a Redis Cluster. Empty: the in-process tier alone (exact for one instance only).", alias: None },
+    Key { path: "cache.redis_cluster", kind: Kind::Choice(AUTO_ON_OFF), default: "auto", doc: "Treat `cache.redis_url` as a Redis Cluster: `auto` = when it lists more than one node.", alias: None },
+    Key { path: "cache.redis_prefix", kind: Kind::Str, default: "citus-proxy", doc: "Prefix of every Redis key and of the invalidation channel, so deployments can share one Redis.", alias: None },
+    Key { path: "cache.memory_max_bytes", kind: Kind::Int { min: 0, max: i64::MAX }, default: "67108864", doc: "Bound of the in-process tier in bytes (a CLOCK sweep evicts entries not used lately); 0 disables it.", alias: None },
+    Key { path: "cache.max_entry_bytes", kind: Kind::Int { min: 1, max: MAX_I32 }, default: "1048576", doc: "Largest response cached, in bytes; larger ones are relayed and not stored.", alias: None },
+    Key { path: "cache.default_ttl", kind: Kind::Duration, default: "60s", doc: "TTL of a table or shape rule that names none. Writes that bypass the proxy are seen only when entries expire.", alias: None },
+    Key { path: "cache.redis_timeout", kind: Kind::Duration, default: "5ms", doc: "Per-operation Redis timeout; past it the statement goes to the coordinator (the cache fails open).", alias: None },
+    Key { path: "cache.breaker_failures", kind: Kind::Int { min: 1, max: 1_000_000 }, default: "5", doc: "Consecutive Redis failures that open the circuit breaker (Redis is then not asked until `cache.breaker_cooldown` passes).", alias: None },
+    Key { path: "cache.breaker_cooldown", kind: Kind::Duration, default: "1s", doc: "How long the breaker stays open before one probe is let through.", alias: None },
+    Key { path: "cache.fill_timeout", kind: Kind::Duration, default: "5s", doc: "How long concurrent misses of one key wait for the one upstream query filling it before going upstream themselves.", alias: None },
+    Key { path: "cache.cacheable_functions", kind: Kind::Str, default: "", doc: "Comma-separated functions declared safe to cache (stable or immutable) beyond the built-in list; built-in volatile ones (now(), random(), …) stay uncacheable.", alias: None },
+    Key { path: "cache.tables", kind: Kind::Str, default: "", doc: "Tables whose reads are cached: comma-separated `name` or `schema.name`, each optionally `=TTL` (`users=30s,public.orders`). A statement is cached only when every table it reads is listed.", alias: None },
+    Key { path: "cache.rules", kind: Kind::Rules, default: "[]", doc: "More rules, as `[[cache.rules]]` tables with `table` or `shape` (a statement with `$n` for its literals) and an optional `ttl`; as a variable or flag, a TOML inline array: `[{ shape = \"SELECT count(*) FROM events\", ttl = \"5s\" }]`.", alias: None },
     Key { path: "admin.database", kind: Kind::Str, default: "citus_proxy", doc: "Connecting to this database name opens the admin console instead of the coordinator.", alias: None },
     Key { path: "admin.users", kind: Kind::Str, default: "", doc: "Comma-separated roles allowed on the admin console (empty: nobody). Their passwords are checked by the coordinator.", alias: None },
     Key { path: "admin.auth_database", kind: Kind::Str, default: "postgres", doc: "Database the coordinator authenticates admin-console users against.", alias: None },

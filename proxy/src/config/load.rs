@@ -37,7 +37,9 @@ pub fn load(
     let mut table = toml::Table::new();
     for key in KEYS {
         let v = match key.kind {
-            keys::Kind::Int { .. } | keys::Kind::Bool | keys::Kind::Float { .. } => value::from_text(key, key.default),
+            keys::Kind::Int { .. } | keys::Kind::Bool | keys::Kind::Float { .. } | keys::Kind::Rules => {
+                value::from_text(key, key.default)
+            }
             _ => Ok(toml::Value::String(key.default.to_string())),
         }
         .map_err(|message| invalid(key, "the built-in default", message))?;
@@ -169,6 +171,7 @@ fn check_consistency(c: &Config) -> Result<(), ConfigError> {
             });
         }
     }
+    c.cache.to_cache_config().and_then(|cc| cc.validate().map_err(|e| e.to_string())).map_err(ConfigError::Inconsistent)?;
     if c.limits.startup_timeout.is_zero() {
         return Err(ConfigError::Inconsistent("`limits.startup_timeout` must be more than 0s".into()));
     }

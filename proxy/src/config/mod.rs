@@ -2,6 +2,7 @@
 //! (flags win over variables, variables over the file), checked at start with messages that
 //! name the key and where its value came from.
 
+mod cache;
 pub mod keys;
 mod load;
 pub mod upstream_url;
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use cache::{CacheSection, RuleEntry};
 pub use load::{load, ConfigError, Overrides};
 pub use upstream_url::UpstreamUrl;
 use value::de_duration;
@@ -28,6 +30,7 @@ pub struct Config {
     pub slo: Slo,
     pub metadata: Metadata,
     pub routing: Routing,
+    pub cache: CacheSection,
     pub admin: Admin,
     pub runtime: Runtime,
     pub log: Log,

@@ -22,6 +22,12 @@ pub fn from_text(key: &Key, text: &str) -> Result<toml::Value, String> {
             "false" | "off" | "no" | "0" => false,
             _ => return Err(format!("expected true or false, got {text:?}")),
         }),
+        Kind::Rules => {
+            let doc: toml::Table = format!("v = {text}")
+                .parse()
+                .map_err(|e: toml::de::Error| format!("expected a TOML inline array of rules, got {text:?} ({})", e.message()))?;
+            doc.get("v").cloned().unwrap_or(toml::Value::Array(Vec::new()))
+        }
         _ => toml::Value::String(text.to_string()),
     };
     check(key, &v)?;
@@ -67,6 +73,11 @@ pub fn check(key: &Key, v: &toml::Value) -> Result<(), String> {
                 return Err(format!("file {s:?} does not exist"));
             }
         }
+        (Kind::Rules, toml::Value::Array(rules)) => {
+            for (i, rule) in rules.iter().enumerate() {
+                check_rule(rule).map_err(|m| format!("rule {i}: {m}"))?;
+            }
+        }
         (kind, other) => return Err(format!("expected {}, got {}", kind_name(kind), other.type_str())),
     }
     Ok(())
@@ -76,12 +87,31 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s.trim()).map_err(|e| format!("expected a duration like 5s or 250ms, got {s:?} ({e})"))
 }
 
+/// One `[[cache.rules]]` entry: exactly one of `table` / `shape`, an optional `ttl`, all text.
+fn check_rule(rule: &toml::Value) -> Result<(), String> {
+    let toml::Value::Table(t) = rule else { return Err(format!("expected a table, got {}", rule.type_str())) };
+    for (k, v) in t {
+        if !matches!(k.as_str(), "table" | "shape" | "ttl") {
+            return Err(format!("unknown field `{k}` (expected table, shape, ttl)"));
+        }
+        let Some(text) = v.as_str() else { return Err(format!("`{k}` must be a string")) };
+        if k == "ttl" {
+            parse_duration(text)?;
+        }
+    }
+    if t.contains_key("table") == t.contains_key("shape") {
+        return Err("give exactly one of `table` or `shape`".into());
+    }
+    Ok(())
+}
+
 fn kind_name(kind: Kind) -> &'static str {
     match kind {
         Kind::Int { .. } => "an integer",
         Kind::Float { .. } => "a number",
         Kind::Bool => "true or false",
         Kind::Duration => "a duration string such as \"5s\"",
+        Kind::Rules => "an array of rules",
         _ => "a string",
     }
 }

@@ -1,6 +1,7 @@
 //! Prometheus metrics, recorded through handles registered once on this proxy's own recorder
 //! (no global state: two proxies in one process keep separate counts), and the SLO view.
 
+pub mod cache;
 pub mod http;
 pub mod labels;
 pub mod slo;
@@ -145,6 +146,12 @@ impl ProxyMetrics {
     pub fn gauge(&self, name: &'static str, labels: &[(&'static str, String)]) -> Gauge {
         let labels = labels.iter().map(|(k, v)| Label::new(*k, v.clone())).collect::<Vec<_>>();
         self.recorder.register_gauge(&Key::from_parts(name, labels), &META)
+    }
+
+    /// A counter with labels, for values copied in before a scrape.
+    pub fn counter_with(&self, name: &'static str, labels: &[(&'static str, String)]) -> Counter {
+        let labels = labels.iter().map(|(k, v)| Label::new(*k, v.clone())).collect::<Vec<_>>();
+        self.recorder.register_counter(&Key::from_parts(name, labels), &META)
     }
 
     pub fn counter(&self, name: &'static str) -> Counter {

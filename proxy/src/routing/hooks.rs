@@ -3,11 +3,13 @@
 
 use std::sync::Arc;
 
+use citus_proxy_cache::Protocol;
 use citus_proxy_router::analysis::StatementKind;
 use citus_proxy_router::{Decision, Prepared, Router, Topology};
 use tracing::debug;
 
 use super::session_settings::{parse_bool, parse_search_path};
+use crate::caching::{CachePlan, SessionCache, Statement};
 use crate::hooks::{StatementHooks, StatementNote};
 use crate::metadata::MetadataStore;
 use crate::metrics::labels::{ClassLabel, RouteLabel};
@@ -21,8 +23,14 @@ use crate::wire::ready::TxStatus;
 /// two-part name, so the statement itself still goes to the coordinator).
 const REPORT_SETTING: &str = "citus_proxy.report_routing";
 
-/// A prepared statement's analysis, its SQL and declared parameter types.
-type PreparedEntry = (Arc<Prepared>, Arc<str>, Vec<u32>);
+/// A prepared statement's analysis, its SQL, declared parameter types and (when the cache has
+/// shape rules) its shape hash.
+struct PreparedEntry {
+    prepared: Arc<Prepared>,
+    sql: Arc<str>,
+    types: Vec<u32>,
+    shape: u64,
+}
 
 pub struct RoutingHooks {
     router: Arc<Router>,
@@ -37,6 +45,8 @@ pub struct RoutingHooks {
     report: bool,
     /// A statement that changes Citus metadata ran; reload once the transaction is over.
     refresh_when_idle: bool,
+    /// None when the result cache is off.
+    cache: Option<SessionCache>,
 }
 
 impl RoutingHooks {
@@ -46,6 +56,7 @@ impl RoutingHooks {
         shapes: Arc<Shapes>,
         search_path: Vec<String>,
         empty: Arc<Topology>,
+        cache: Option<SessionCache>,
     ) -> RoutingHooks {
         RoutingHooks {
             router,
@@ -58,6 +69,7 @@ impl RoutingHooks {
             batch: None,
             report: false,
             refresh_when_idle: false,
+            cache,
         }
     }
 
@@ -96,34 +108,44 @@ impl RoutingHooks {
             let msg = format!("citus-proxy route: {}", decision.explain_text());
             encode(Severity::Notice, "00000", &msg, None).freeze()
         });
-        StatementNote { route, class, notice, shape: Some(shape) }
+        StatementNote { route, class, notice, shape: Some(shape), cache: CachePlan::None }
     }
 
     /// The explanation is built only for a NOTICE or a debug log line that will show it.
     fn explain(&self) -> bool {
         self.report || tracing::enabled!(tracing::Level::DEBUG)
     }
-
-    fn search_path(&self) -> Vec<&str> {
-        self.search_path.iter().map(String::as_str).collect()
-    }
 }
 
 impl StatementHooks for RoutingHooks {
     fn on_query(&mut self, sql: &[u8]) -> StatementNote {
         let Ok(sql) = std::str::from_utf8(sql) else {
-            // Not UTF-8 (a client_encoding other than UTF8): forwarded, but not analysed.
-            return StatementNote::default();
+            // Not UTF-8 (a client_encoding other than UTF8): forwarded, but not analysed, so
+            // whatever it wrote is unknown to the cache.
+            let mut note = StatementNote::default();
+            if let Some(c) = &mut self.cache {
+                note.cache = c.on_unknown_query();
+            }
+            return note;
         };
         let guard = self.metadata.topology();
         let topo = guard.as_deref().unwrap_or(&self.empty);
-        let decision = self.router.route_query_with(sql, topo, &self.search_path(), self.explain());
+        let explain = self.explain();
+        let path: Vec<&str> = self.search_path.iter().map(String::as_str).collect();
+        let decision = self.router.route_query_with(sql, topo, &path, explain);
+        let plan = match &mut self.cache {
+            Some(c) => c.on_query(&Statement { decision: &decision, sql, topo, search_path: &path }),
+            None => CachePlan::None,
+        };
+        drop(path);
         if is_reset_all(sql) {
             self.search_path = self.default_search_path.clone();
             self.report = false;
         }
         self.track_settings(&decision);
-        self.note(&decision, sql)
+        let mut note = self.note(&decision, sql);
+        note.cache = plan;
+        note
     }
 
     fn on_parse(&mut self, parse: &ParseView<'_>) {
@@ -132,40 +154,84 @@ impl StatementHooks for RoutingHooks {
             return;
         };
         // Drivers re-send the same unnamed Parse for every execution: keep its analysis.
-        if let Some((_, old_sql, old_types)) = self.prepared.get(parse.statement) {
-            if **old_sql == *sql && old_types.iter().copied().eq(parse.param_types()) {
+        if let Some(old) = self.prepared.get(parse.statement) {
+            if *old.sql == *sql && old.types.iter().copied().eq(parse.param_types()) {
                 return;
             }
         }
         let types: Vec<u32> = parse.param_types().collect();
         let prepared = self.router.prepare(sql, &types);
-        self.prepared.insert(parse.statement.to_vec(), (prepared, Arc::from(sql), types));
+        let shape = match &self.cache {
+            Some(c) if c.needs_shape() => crate::caching::shape_hash(sql),
+            _ => 0,
+        };
+        self.prepared.insert(parse.statement.to_vec(), PreparedEntry { prepared, sql: Arc::from(sql), types, shape });
     }
 
     fn on_bind(&mut self, bind: &BindView<'_>) {
-        if self.batch.is_some() {
+        // Without the cache only the batch's first Bind is routed (its route labels the batch);
+        // with it every Bind is, since each may write.
+        if self.batch.is_some() && self.cache.is_none() {
             return;
         }
-        let Some((prepared, sql, _)) = self.prepared.get(bind.statement) else { return };
+        let Some(entry) = self.prepared.get(bind.statement) else {
+            if let Some(c) = &mut self.cache {
+                c.on_unknown_bind();
+            }
+            return;
+        };
         let params: Vec<Option<&[u8]>> = bind.params().collect();
         let formats: Vec<i16> = bind.param_formats().collect();
         let guard = self.metadata.topology();
         let topo = guard.as_deref().unwrap_or(&self.empty);
-        let decision = self.router.route_bound_with(prepared, &params, &formats, topo, &self.search_path(), self.explain());
-        self.batch = Some((decision, Arc::clone(sql)));
+        let path: Vec<&str> = self.search_path.iter().map(String::as_str).collect();
+        let explain = self.report || tracing::enabled!(tracing::Level::DEBUG);
+        let decision = self.router.route_bound_with(&entry.prepared, &params, &formats, topo, &path, explain);
+        if let Some(c) = &mut self.cache {
+            let st = Statement { decision: &decision, sql: &entry.sql, topo, search_path: &path };
+            c.on_bind(&st, bind, entry.prepared.declared_param_types(), entry.shape);
+        }
+        if self.batch.is_none() {
+            self.batch = Some((decision, Arc::clone(&entry.sql)));
+        }
     }
 
-    fn on_sync(&mut self) -> StatementNote {
-        match self.batch.take() {
+    fn on_unseen_parse(&mut self) {
+        // Which statement it replaced is not known: forget them all (their Binds then route as
+        // unknown, and the cache treats them as writing anything).
+        self.prepared.clear();
+    }
+
+    fn cache_candidate(&self) -> bool {
+        self.cache.as_ref().is_some_and(SessionCache::candidate)
+    }
+
+    fn on_sync(&mut self, cacheable: Option<Protocol>) -> StatementNote {
+        let plan = match &mut self.cache {
+            Some(c) => c.on_sync(cacheable),
+            None => CachePlan::None,
+        };
+        let mut note = match self.batch.take() {
             Some((d, sql)) => {
                 self.track_settings(&d);
                 self.note(&d, &sql)
             }
             None => StatementNote::default(),
+        };
+        note.cache = plan;
+        note
+    }
+
+    fn on_parameter_status(&mut self, name: &str, value: &str) {
+        if let Some(c) = &mut self.cache {
+            c.on_parameter_status(name, value);
         }
     }
 
     fn on_ready(&mut self, status: TxStatus, _elapsed: std::time::Duration) {
+        if let Some(c) = &mut self.cache {
+            c.on_ready(status != TxStatus::Idle);
+        }
         if self.refresh_when_idle && status == TxStatus::Idle {
             self.refresh_when_idle = false;
             self.metadata.request_refresh();

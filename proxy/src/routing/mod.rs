@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use citus_proxy_router::{Router, Topology};
 
+use crate::caching::{Planner, SessionCache};
 use crate::hooks::{HooksFactory, StatementHooks};
 use crate::metadata::MetadataStore;
 use crate::shapes::Shapes;
@@ -25,6 +26,8 @@ pub struct RoutingFactory {
     default_search_path: Vec<String>,
     /// Used while no snapshot has loaded yet: every table is then unknown.
     empty: Arc<Topology>,
+    /// None when the result cache is off.
+    cache: Option<Planner>,
 }
 
 impl RoutingFactory {
@@ -35,7 +38,14 @@ impl RoutingFactory {
             shapes,
             default_search_path: parse_search_path(search_path),
             empty: Arc::new(Topology::default()),
+            cache: None,
         }
+    }
+
+    /// Sessions plan cache lookups and invalidations with `planner`.
+    pub fn with_cache(mut self, planner: Option<Planner>) -> RoutingFactory {
+        self.cache = planner;
+        self
     }
 
     pub fn router(&self) -> &Arc<Router> {
@@ -44,13 +54,15 @@ impl RoutingFactory {
 }
 
 impl HooksFactory for RoutingFactory {
-    fn session_hooks(&self, _user: &str, _database: &str) -> Box<dyn StatementHooks> {
+    fn session_hooks(&self, user: &str, database: &str, startup: &[(String, String)]) -> Box<dyn StatementHooks> {
+        let cache = self.cache.as_ref().map(|p| SessionCache::new(p.clone(), database, user, startup));
         Box::new(RoutingHooks::new(
             Arc::clone(&self.router),
             Arc::clone(&self.metadata),
             Arc::clone(&self.shapes),
             self.default_search_path.clone(),
             Arc::clone(&self.empty),
+            cache,
         ))
     }
 }

@@ -22,6 +22,8 @@ const MAX_AUTH_FRAME: usize = 1 << 20;
 
 pub struct Authed {
     pub registration: Option<Registration>,
+    /// The ParameterStatus values the coordinator reported while the session started.
+    pub parameters: Vec<(String, String)>,
 }
 
 pub async fn relay(h: &mut Halves, packet: &[u8], ctx: &Arc<Context>) -> Result<Authed, SessionError> {
@@ -41,6 +43,7 @@ pub async fn relay_until_ready(h: &mut Halves, packet: &[u8], ctx: &Arc<Context>
     h.upstream_w.write_all(packet).await.map_err(SessionError::UpstreamIo)?;
     let mut out = BytesMut::with_capacity(1024);
     let mut registration = None;
+    let mut parameters = Vec::new();
     loop {
         // Batch the coordinator's burst (AuthenticationOk, ParameterStatus…, Z) into one write.
         if !out.is_empty() && !h.upstream.has_frame() {
@@ -81,7 +84,13 @@ pub async fn relay_until_ready(h: &mut Halves, packet: &[u8], ctx: &Arc<Context>
                     out.extend_from_slice(&frame);
                 }
                 flush(h, &mut out).await?;
-                return Ok(Authed { registration });
+                return Ok(Authed { registration, parameters });
+            }
+            b'S' => {
+                if let Some(p) = crate::wire::parameter_status::decode(body) {
+                    parameters.push((p.0.to_string(), p.1.to_string()));
+                }
+                out.extend_from_slice(&frame);
             }
             _ => out.extend_from_slice(&frame),
         }

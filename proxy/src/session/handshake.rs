@@ -28,6 +28,19 @@ pub struct Startup {
 }
 
 impl Startup {
+    /// The startup parameters as text (later duplicates win, as in PostgreSQL), for the hooks.
+    pub fn parameters(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        if let Some(params) = self.packet.get(8..).and_then(|rest| StartupParams::decode(rest).ok()) {
+            for (k, v) in params.iter() {
+                let (k, v) = (String::from_utf8_lossy(k).into_owned(), String::from_utf8_lossy(v).into_owned());
+                out.retain(|(old, _)| *old != k);
+                out.push((k, v));
+            }
+        }
+        out
+    }
+
     /// The startup packet with `database` in place of the client's (for the admin console's
     /// authentication against the coordinator); every other parameter kept in order.
     pub fn with_database(&self, database: &str) -> Vec<u8> {

@@ -2,10 +2,13 @@
 //! two-way relay until either side ends.
 
 mod auth;
+mod cache_step;
 mod frames;
 mod handshake;
 mod relay;
 mod state;
+mod to_client;
+mod to_upstream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -51,7 +54,7 @@ pub async fn serve(ctx: Arc<Context>, tcp: TcpStream, peer: SocketAddr, phase: w
             let database = startup.database.clone();
             debug!(%peer, %user, %database, "client started up");
             if database == ctx.config.admin.database {
-                if let Err(err) = crate::admin::serve(Arc::clone(&ctx), startup, peer).await {
+                if let Err(err) = crate::admin::serve(Arc::clone(&ctx), startup, peer, phase).await {
                     log_end(peer, &err);
                 }
                 return;
@@ -67,12 +70,15 @@ pub async fn serve(ctx: Arc<Context>, tcp: TcpStream, peer: SocketAddr, phase: w
 }
 
 async fn run(ctx: &Arc<Context>, startup: handshake::Startup, peer: SocketAddr, phase: watch::Receiver<Phase>) -> Result<End, SessionError> {
-    let hooks = ctx.hooks.session_hooks(&startup.user, &startup.database);
+    let mut hooks = ctx.hooks.session_hooks(&startup.user, &startup.database, &startup.parameters());
     let listed = ctx.sessions.add(peer, &startup.user, &startup.database, startup.client.is_tls());
     let _upstream_gauge = GaugeGuard::new(&ctx.metrics.upstream_connections);
     let mut halves = connect(ctx, startup.client).await?;
     let authed = auth::relay(&mut halves, &startup.packet, ctx).await?;
     let _registration = authed.registration;
+    for (name, value) in &authed.parameters {
+        hooks.on_parameter_status(name, value);
+    }
     relay::run(halves, hooks, Arc::clone(&listed.info), ctx, phase).await
 }
 

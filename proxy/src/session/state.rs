@@ -6,7 +6,9 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use bytes::Bytes;
+use citus_proxy_cache::{FillGuard, PendingWrites, ResponseCollector, WriteScope};
 
+use crate::caching::CachePlan;
 use crate::hooks::{StatementHooks, StatementNote};
 use crate::metrics::labels::{ClassLabel, RouteLabel};
 use crate::sessions::SessionInfo;
@@ -19,11 +21,45 @@ pub struct Pending {
     pub route: RouteLabel,
     pub class: ClassLabel,
     pub shape: Option<u64>,
+    /// Answered from the cache: these bytes, then ReadyForQuery, instead of the coordinator's.
+    pub served: Option<Bytes>,
+    /// The response is collected to fill the cache.
+    pub fill: Option<Filling>,
+    /// What the statement makes stale once it commits.
+    pub writes: Vec<WriteScope>,
+    /// ParseCompletes the client must not see: answers to a Parse the proxy re-sent because
+    /// the client's last one was answered from the cache.
+    pub hidden_parse_completes: u8,
+    /// Can change neither the transaction status nor any data (a Sync closing only Close
+    /// messages, or an answer from the cache): a cached answer may queue behind it.
+    pub neutral: bool,
+}
+
+/// A cache miss this session leads: its response is collected and stored.
+pub struct Filling {
+    pub guard: FillGuard,
+    pub collector: ResponseCollector,
+    pub ttl: std::time::Duration,
 }
 
 impl Pending {
     pub fn new(started: Instant, note: StatementNote) -> Pending {
-        Pending { started, notice: note.notice, route: note.route, class: note.class, shape: note.shape }
+        let writes = match note.cache {
+            CachePlan::Write(w) => w,
+            _ => Vec::new(),
+        };
+        Pending {
+            started,
+            notice: note.notice,
+            route: note.route,
+            class: note.class,
+            shape: note.shape,
+            served: None,
+            fill: None,
+            writes,
+            hidden_parse_completes: 0,
+            neutral: false,
+        }
     }
 }
 
@@ -36,11 +72,29 @@ pub struct State {
     pub info: std::sync::Arc<SessionInfo>,
     /// The coordinator sent CopyInResponse and the client has not yet sent CopyDone/CopyFail.
     pub copy_in: bool,
+    /// Writes of the open transaction block, invalidated when it ends.
+    pub tx_writes: PendingWrites,
+    /// A write's invalidation is being published; nothing may be served from the cache until
+    /// it is (the write's ReadyForQuery has not reached the client yet).
+    pub invalidating: bool,
+    /// The client's last unnamed Parse was answered from the cache, so the coordinator never
+    /// saw it: re-sent before anything that uses the unnamed statement without parsing it.
+    pub unsent_unnamed_parse: Option<Bytes>,
 }
 
 impl State {
     pub fn new(hooks: Box<dyn StatementHooks>, info: std::sync::Arc<SessionInfo>) -> Mutex<State> {
-        Mutex::new(State { pending: VecDeque::with_capacity(8), tx: TxStatus::Idle, hooks, draining: false, info, copy_in: false })
+        Mutex::new(State {
+            pending: VecDeque::with_capacity(8),
+            tx: TxStatus::Idle,
+            hooks,
+            draining: false,
+            info,
+            copy_in: false,
+            tx_writes: PendingWrites::default(),
+            invalidating: false,
+            unsent_unnamed_parse: None,
+        })
     }
 
     /// A statement starts (its Query, Sync or FunctionCall was forwarded).
@@ -75,6 +129,18 @@ impl State {
     /// No statement outstanding and no transaction open: the session can end without loss.
     pub fn is_idle(&self) -> bool {
         self.pending.is_empty() && self.tx == TxStatus::Idle
+    }
+
+    /// Whether a statement arriving now may be answered from the cache: no transaction block,
+    /// nothing outstanding that could open one or write (the answer queues behind the rest, so
+    /// it never overtakes them), no COPY, no invalidation still being published.
+    pub fn may_serve_cached(&self) -> bool {
+        self.tx == TxStatus::Idle && self.pending.iter().all(|p| p.neutral) && !self.copy_in && !self.invalidating
+    }
+
+    /// The front statement is answered from the cache.
+    pub fn front_is_served(&self) -> bool {
+        self.pending.front().is_some_and(|p| p.served.is_some())
     }
 }
 

@@ -1,0 +1,208 @@
+//! One session's side of the cache: its settings as keys see them, and the read or writes of
+//! the extended-protocol batch in flight. Fed by the routing hooks with each route decision.
+
+use std::time::Duration;
+
+use citus_proxy_cache::{KeyBuilder, KeyParts, Protocol, StatementFacts, WriteScope};
+use citus_proxy_router::analysis::StatementKind;
+use citus_proxy_router::{Decision, Topology};
+
+use super::plan::{CachePlan, ReadPlan};
+use super::settings::{changes_settings, Settings};
+use super::Planner;
+use crate::wire::bind::BindView;
+
+pub struct SessionCache {
+    planner: Planner,
+    settings: Settings,
+    /// The batch's one cacheable read: its facts, TTL and key without the protocol yet.
+    batch_read: Option<(StatementFacts, Duration, KeyBuilder)>,
+    batch_binds: usize,
+    batch_writes: Vec<WriteScope>,
+}
+
+/// What a statement is, for the cache: its decision, its text and whether its parameters or
+/// literals are in a Bind.
+pub struct Statement<'a> {
+    pub decision: &'a Decision,
+    pub sql: &'a str,
+    pub topo: &'a Topology,
+    pub search_path: &'a [&'a str],
+}
+
+impl SessionCache {
+    pub fn new(planner: Planner, database: &str, role: &str, startup: &[(String, String)]) -> SessionCache {
+        SessionCache {
+            planner,
+            settings: Settings::new(database, role, startup),
+            batch_read: None,
+            batch_binds: 0,
+            batch_writes: Vec::new(),
+        }
+    }
+
+    /// A simple-protocol Query.
+    pub fn on_query(&mut self, st: &Statement<'_>) -> CachePlan {
+        self.track(st);
+        let writes = self.planner.writes(st.decision, st.topo, st.search_path, st.sql);
+        if !writes.is_empty() {
+            return CachePlan::Write(writes);
+        }
+        let shape = || super::shape_hash(st.sql);
+        match self.planner.read(st.decision, st.topo, st.search_path, &self.settings, shape) {
+            Some((facts, ttl)) => {
+                let parts = KeyParts::builder(self.settings.view()).statement(st.sql).protocol(Protocol::Simple).finish();
+                CachePlan::Read(Box::new(ReadPlan { facts, parts, ttl }))
+            }
+            None => CachePlan::None,
+        }
+    }
+
+    /// A Bind of a prepared statement; `declared` are the Parse's parameter type OIDs and
+    /// `shape` its shape hash (for shape rules).
+    pub fn on_bind(&mut self, st: &Statement<'_>, bind: &BindView<'_>, declared: &[u32], shape: u64) {
+        self.batch_binds += 1;
+        self.track(st);
+        let writes = self.planner.writes(st.decision, st.topo, st.search_path, st.sql);
+        if !writes.is_empty() {
+            for w in writes {
+                if !self.batch_writes.contains(&w) {
+                    self.batch_writes.push(w);
+                }
+            }
+            return;
+        }
+        if self.batch_binds > 1 {
+            self.batch_read = None;
+            return;
+        }
+        if let Some((facts, ttl)) = self.planner.read(st.decision, st.topo, st.search_path, &self.settings, || shape) {
+            let formats: Vec<i16> = bind.param_formats().collect();
+            let results: Vec<i16> = bind.result_formats().collect();
+            let key = KeyParts::builder(self.settings.view())
+                .statement(st.sql)
+                .param_types(declared)
+                .param_formats(&formats)
+                .params(bind.params())
+                .result_formats(&results);
+            self.batch_read = Some((facts, ttl, key));
+        }
+    }
+
+    /// A Bind whose statement the proxy has no analysis of (its Parse was not seen or not
+    /// UTF-8): nothing in this batch may be cached, and whatever it wrote is unknown.
+    pub fn on_unknown_bind(&mut self) {
+        self.batch_binds += 1;
+        self.batch_read = None;
+        self.batch_writes = vec![WriteScope::Everything];
+        self.settings.lose_track();
+    }
+
+    /// Whether prepared statements need their shape hash (only for shape rules).
+    pub fn needs_shape(&self) -> bool {
+        self.planner.cache().policy().has_shape_rules()
+    }
+
+    /// A Query the proxy could not analyse (not UTF-8).
+    pub fn on_unknown_query(&mut self) -> CachePlan {
+        self.settings.lose_track();
+        CachePlan::Write(vec![WriteScope::Everything])
+    }
+
+    pub fn candidate(&self) -> bool {
+        self.batch_read.is_some() && self.batch_writes.is_empty()
+    }
+
+    /// The Sync closing the batch: `cacheable` is its protocol when its shape can be served.
+    pub fn on_sync(&mut self, cacheable: Option<Protocol>) -> CachePlan {
+        self.batch_binds = 0;
+        let read = self.batch_read.take();
+        let writes = std::mem::take(&mut self.batch_writes);
+        if !writes.is_empty() {
+            return CachePlan::Write(writes);
+        }
+        match (read, cacheable) {
+            (Some((facts, ttl, key)), Some(protocol)) => {
+                CachePlan::Read(Box::new(ReadPlan { facts, parts: key.protocol(protocol).finish(), ttl }))
+            }
+            _ => CachePlan::None,
+        }
+    }
+
+    pub fn on_ready(&mut self, in_transaction: bool) {
+        self.settings.set_in_transaction(in_transaction);
+    }
+
+    pub fn on_parameter_status(&mut self, name: &str, value: &str) {
+        self.settings.reported(name, value);
+    }
+
+    /// Settings the statement changes.
+    fn track(&mut self, st: &Statement<'_>) {
+        let statements = &st.decision.analysis.statements;
+        let in_tx = self.settings.view().in_transaction || statements.len() > 1;
+        for info in statements {
+            match &info.kind {
+                StatementKind::Set { local: true, .. } | StatementKind::Transaction { .. } => {}
+                StatementKind::Set { name, value, .. } => self.settings.set(name, value, in_tx),
+                StatementKind::Unparsed { first_word } if first_word == "RESET" => match reset_target(st.sql) {
+                    Some(ResetTarget::All) => self.settings.reset_all(),
+                    Some(ResetTarget::One(name)) => self.settings.reset(name, in_tx),
+                    None => self.settings.lose_track(),
+                },
+                StatementKind::Unparsed { .. } => self.settings.lose_track(),
+                StatementKind::Utility => match super::first_word(st.sql).to_ascii_uppercase().as_str() {
+                    "DISCARD" if reset_target(st.sql) == Some(ResetTarget::All) => self.settings.reset_all(),
+                    "RESET" => match reset_target(st.sql) {
+                        Some(ResetTarget::All) => self.settings.reset_all(),
+                        Some(ResetTarget::One(name)) => self.settings.reset(name, in_tx),
+                        None => self.settings.lose_track(),
+                    },
+                    "DO" | "CALL" | "EXECUTE" => self.settings.lose_track(),
+                    _ => {}
+                },
+                _ => {}
+            }
+            if changes_settings(&info.functions) {
+                self.settings.lose_track();
+            }
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum ResetTarget<'a> {
+    All,
+    One(&'a str),
+}
+
+/// `RESET name` / `RESET ALL` / `DISCARD ALL` (one statement; None for anything else).
+fn reset_target(sql: &str) -> Option<ResetTarget<'_>> {
+    let words: Vec<&str> = sql.trim().trim_end_matches(';').split_whitespace().collect();
+    match words.as_slice() {
+        [verb, what] if verb.eq_ignore_ascii_case("reset") || verb.eq_ignore_ascii_case("discard") => {
+            if what.eq_ignore_ascii_case("all") {
+                Some(ResetTarget::All)
+            } else if verb.eq_ignore_ascii_case("reset") && what.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+                Some(ResetTarget::One(what))
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reset_targets() {
+        assert_eq!(reset_target("RESET ALL;"), Some(ResetTarget::All));
+        assert_eq!(reset_target("discard all"), Some(ResetTarget::All));
+        assert_eq!(reset_target("reset search_path"), Some(ResetTarget::One("search_path")));
+        assert_eq!(reset_target("discard plans"), None);
+        assert_eq!(reset_target("reset \"Weird\""), None);
+    }
+}
