@@ -4,7 +4,7 @@
 
 use super::insert::decide_insert;
 use super::prune::{node_addrs, prune, qualified, shard_ref, Pruned};
-use super::resolve::bind;
+use super::bind_cache::bound;
 use super::restrict::{region_false, Classes, Ctx, KeySet};
 use super::values::Bindings;
 use crate::analysis::model::{Dml, RelId, RelSource, SetValue};
@@ -45,8 +45,8 @@ pub(crate) fn decide(info: &StatementInfo, topo: &Topology, search_path: &[&str]
     if let Some(g) = &m.giveup {
         return Outcome::unknown(g.clone());
     }
-    let bound = bind(m, topo, search_path);
-    for (i, r) in bound.rels.iter().enumerate() {
+    let bound = bound(info, topo, search_path);
+    for (i, r) in bound.rels().iter().enumerate() {
         let name = || match m.rels.get(i).map(|r| &r.source) {
             Some(RelSource::Base { schema: Some(s), name }) => format!("{s}.{name}"),
             Some(RelSource::Base { name, .. }) => name.to_string(),
@@ -107,7 +107,7 @@ pub(crate) fn general(ctx: &Ctx<'_, '_>, topo: &Topology, exclude: Option<RelId>
     let m = ctx.model;
     let (mut dist, mut refs, mut citus_local) = (Vec::new(), Vec::new(), Vec::new());
     let (mut has_local, mut has_catalog) = (false, false);
-    for (rid, rel) in ctx.bound.rels.iter().enumerate() {
+    for (rid, rel) in ctx.bound.rels().iter().enumerate() {
         if Some(rid) == exclude {
             continue;
         }
@@ -259,7 +259,7 @@ fn key_update_error(ctx: &Ctx<'_, '_>, rels: &[DistRel<'_>], target: RelId, sets
     let dc = d.table.dist_column.as_ref()?;
     let (_, value) = sets.iter().find(|(c, _)| **c == *dc.name)?;
     let same = match value {
-        SetValue::Col(c) => matches!(ctx.bound.cols.get(*c), Some(Some((r, n))) if *r == target && *n == dc.name),
+        SetValue::Col(c) => matches!(ctx.bound.col(*c), Some((r, n)) if r == target && n == dc.name),
         SetValue::Value(v) => match (&d.keyset, ctx.vals.key_value(v, dc.ty)) {
             (KeySet::Values(vs), Ok(Some(x))) => vs.len() == 1 && vs.first() == Some(&x),
             _ => false,
