@@ -204,26 +204,25 @@ pub(crate) fn general(ctx: &Ctx<'_, '_>, topo: &Topology, exclude: Option<RelId>
 
 /// Citus's router planner: every distributed relation on at most one shard, all co-located.
 fn router(topo: &Topology, rels: &[DistRel<'_>], ref_shards: Vec<ShardRef>, reason: &str) -> Option<Outcome> {
-    let present: Vec<(&CitusTable, &Shard)> =
-        rels.iter().filter_map(|d| d.pruned.shards.first().map(|s| (d.table, *s))).collect();
-    if present.is_empty() {
+    // Re-walked rather than collected: this runs on every point query.
+    let present = || rels.iter().filter_map(|d| d.pruned.shards.first().map(|s| (d.table, *s)));
+    let Some((t0, s0)) = present().next() else {
         return Some(if ref_shards.is_empty() {
             Outcome::new(Route::ZeroShard, format!("{reason} → one task on the coordinator touching no shard"))
         } else {
             Outcome::unknown("contradiction on the distributed tables joined with reference tables")
         });
-    }
-    if present.len() < rels.len() {
+    };
+    if present().count() < rels.len() {
         return Some(Outcome::unknown("some distributed tables prune to no shard and others to one"));
     }
-    let (t0, s0) = present.first().copied()?;
-    let colocated = present.iter().all(|(t, s)| t.colocation_id == t0.colocation_id && s.index == s0.index);
+    let colocated = present().all(|(t, s)| t.colocation_id == t0.colocation_id && s.index == s0.index);
     if !colocated {
-        let common = s0.nodes.iter().any(|n| present.iter().all(|(_, s)| s.nodes.contains(n)));
+        let common = s0.nodes.iter().any(|n| present().all(|(_, s)| s.nodes.contains(n)));
         return common.then(|| Outcome::unknown("single shards of tables that are not co-located, on one node"));
     }
     let node = s0.nodes.first().and_then(|n| topo.node(*n)).map(|n| n.addr().to_string());
-    let mut shards: Vec<ShardRef> = present.iter().map(|(t, s)| shard_ref(topo, t, s)).collect();
+    let mut shards: Vec<ShardRef> = present().map(|(t, s)| shard_ref(topo, t, s)).collect();
     shards.dedup_by_key(|s| s.shard_id);
     shards.extend(ref_shards);
     Some(Outcome::new(Route::SingleShard { shards, node }, reason.to_string()))

@@ -204,6 +204,11 @@ impl<'m> Classes<'m> {
     pub fn build(ctx: &Ctx<'_, 'm>) -> Classes<'m> {
         let m = ctx.model;
         let mut cl = Classes::default();
+        // Without column equalities or links each class is one column whose constants are its
+        // own top-level `= value` conjuncts, which `Ctx::own` applies already: nothing to add.
+        if m.links.is_empty() && !m.conjs.iter().any(|c| matches!(c.pred, Pred::ColEq(..))) {
+            return cl;
+        }
         let region_of = |r: RelId| m.rels.get(r).map(|x| x.region);
         for c in &m.conjs {
             if !ctx.conds_ok(&c.unless_correlated) {
