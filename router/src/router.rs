@@ -136,8 +136,14 @@ impl Router {
     fn analysis_for(&self, sql: &str) -> (Arc<Analysis>, Vec<Literal>) {
         let n = normalize(sql);
         // `$1` means a literal slot when the text had no parameters, a parameter otherwise.
-        let key = if n.literal_base == 1 { n.shape.clone() } else { format!("{}\u{1}{}", n.literal_base, n.shape) };
-        if let Some(a) = self.cache.get(&key) {
+        let prefixed;
+        let key: &str = if n.literal_base == 1 {
+            &n.shape
+        } else {
+            prefixed = format!("{}\u{1}{}", n.literal_base, n.shape);
+            &prefixed
+        };
+        if let Some(a) = self.cache.get(key) {
             return (a, n.literals);
         }
         let a = analyze_statements(&n.shape, n.selects, n.hint, n.literal_base);
