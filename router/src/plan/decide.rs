@@ -105,28 +105,31 @@ fn reference_nodes(topo: &Topology, s: &Shard, read: bool) -> Vec<String> {
 /// SELECT / UPDATE / DELETE (and the SELECT of INSERT … SELECT, with the target excluded).
 pub(crate) fn general(ctx: &Ctx<'_, '_>, topo: &Topology, exclude: Option<RelId>) -> Outcome {
     let m = ctx.model;
-    let (mut dist, mut refs, mut citus_local) = (Vec::new(), Vec::new(), Vec::new());
+    let citus = |rid: RelId, rel: &Option<Relation>| match rel {
+        Some(Relation::Citus(id)) if Some(rid) != exclude => topo.table(*id).map(|t| (rid, t)),
+        _ => None,
+    };
+    // Distributed tables are only counted here and walked again below: a point query then
+    // allocates one list instead of two.
+    let (mut dist, mut refs, mut citus_local) = (0usize, Vec::new(), Vec::new());
     let (mut has_local, mut has_catalog) = (false, false);
     for (rid, rel) in ctx.bound.rels().iter().enumerate() {
         if Some(rid) == exclude {
             continue;
         }
-        match rel {
-            Some(Relation::Citus(id)) => {
-                let Some(t) = topo.table(*id) else { continue };
-                match t.kind {
-                    TableKind::Reference => refs.push((rid, t)),
-                    TableKind::CitusLocal => citus_local.push((rid, t)),
-                    _ => dist.push((rid, t)),
-                }
-            }
-            Some(Relation::Local(_)) => has_local = true,
-            Some(Relation::Catalog) => has_catalog = true,
+        match (rel, citus(rid, rel)) {
+            (_, Some((rid, t))) => match t.kind {
+                TableKind::Reference => refs.push((rid, t)),
+                TableKind::CitusLocal => citus_local.push((rid, t)),
+                _ => dist += 1,
+            },
+            (Some(Relation::Local(_)), _) => has_local = true,
+            (Some(Relation::Catalog), _) => has_catalog = true,
             _ => {}
         }
     }
     let read = matches!(m.dml, Dml::Select);
-    if dist.is_empty() && refs.is_empty() && citus_local.is_empty() {
+    if dist == 0 && refs.is_empty() && citus_local.is_empty() {
         return if has_local {
             Outcome::new(Route::Local { shards: Vec::new() }, "only plain PostgreSQL tables on the coordinator")
         } else if has_catalog {
@@ -141,7 +144,7 @@ pub(crate) fn general(ctx: &Ctx<'_, '_>, topo: &Topology, exclude: Option<RelId>
     let ref_shards: Vec<ShardRef> =
         refs.iter().filter_map(|(_, t)| t.only_shard().map(|s| shard_ref(topo, t, s))).collect();
     if !citus_local.is_empty() {
-        if !dist.is_empty() {
+        if dist > 0 {
             return Outcome::unknown("joins a Citus local table with distributed tables");
         }
         let mut shards: Vec<ShardRef> =
@@ -149,7 +152,7 @@ pub(crate) fn general(ctx: &Ctx<'_, '_>, topo: &Topology, exclude: Option<RelId>
         shards.extend(ref_shards);
         return Outcome::new(Route::Local { shards }, "Citus local tables live on the coordinator");
     }
-    if dist.is_empty() {
+    if dist == 0 {
         let mut nodes = Vec::new();
         for (_, t) in &refs {
             for s in &t.shards {
@@ -164,11 +167,16 @@ pub(crate) fn general(ctx: &Ctx<'_, '_>, topo: &Topology, exclude: Option<RelId>
         return Outcome::new(Route::Reference { shards: ref_shards, nodes }, format!("only reference tables ({})", names.join(", ")));
     }
     let classes = Classes::build(ctx);
-    let rels: Vec<DistRel<'_>> = dist
+    let rels: Vec<DistRel<'_>> = ctx
+        .bound
+        .rels()
         .iter()
+        .enumerate()
+        .filter_map(|(rid, rel)| citus(rid, rel))
+        .filter(|(_, t)| !matches!(t.kind, TableKind::Reference | TableKind::CitusLocal))
         .map(|(rid, t)| {
-            let keyset = key_restriction(ctx, &classes, *rid, t);
-            DistRel { rel: *rid, table: t, pruned: prune(topo, t, &keyset, ctx.vals.explain), keyset }
+            let keyset = key_restriction(ctx, &classes, rid, t);
+            DistRel { rel: rid, table: t, pruned: prune(topo, t, &keyset, ctx.vals.explain), keyset }
         })
         .collect();
     let notes: Vec<String> = rels.iter().flat_map(|d| d.pruned.notes.iter().cloned()).collect();
