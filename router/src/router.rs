@@ -5,7 +5,7 @@ use crate::analysis::model::{Pred, ValueExpr};
 use crate::analysis::{analyze_statements, Analysis};
 use crate::class::Class;
 use crate::plan::values::Bindings;
-use crate::plan::{bind, decide, Outcome};
+use crate::plan::{bound, decide, Outcome};
 use crate::route::{Decision, Route};
 use crate::shape::{normalize, Literal, ShapeCache};
 use crate::topology::{Relation, Topology};
@@ -53,10 +53,10 @@ impl Prepared {
         let mut out = self.param_types.clone();
         for info in &self.analysis.statements {
             let m = &info.model;
-            let bound = bind(m, topo, search_path);
+            let bound = bound(info, topo, search_path);
             let col_type = |c: usize| -> Option<u32> {
-                let (rel, name) = bound.cols.get(c).copied().flatten()?;
-                let Some(Relation::Citus(id)) = bound.rels.get(rel).copied().flatten() else { return None };
+                let (rel, name) = bound.col(c)?;
+                let Some(Relation::Citus(id)) = bound.rel(rel) else { return None };
                 let t = topo.table(id)?;
                 let dc = t.dist_column.as_ref().filter(|d| d.name == name).map(|d| d.ty);
                 dc.or_else(|| t.columns.iter().find(|c| c.name == name).map(|c| c.ty)).map(|t| t.oid())
@@ -93,7 +93,7 @@ impl Prepared {
                 }
             }
             if let crate::analysis::model::Dml::Insert { target, columns, source: crate::analysis::model::InsertSource::Values(rows) } = &m.dml {
-                if let Some(Relation::Citus(id)) = bound.rels.get(*target).copied().flatten() {
+                if let Some(Relation::Citus(id)) = bound.rel(*target) {
                     if let Some(t) = topo.table(id) {
                         for row in rows {
                             for (i, v) in row.iter().enumerate() {
@@ -136,8 +136,14 @@ impl Router {
     fn analysis_for(&self, sql: &str) -> (Arc<Analysis>, Vec<Literal>) {
         let n = normalize(sql);
         // `$1` means a literal slot when the text had no parameters, a parameter otherwise.
-        let key = if n.literal_base == 1 { n.shape.clone() } else { format!("{}\u{1}{}", n.literal_base, n.shape) };
-        if let Some(a) = self.cache.get(&key) {
+        let prefixed;
+        let key: &str = if n.literal_base == 1 {
+            &n.shape
+        } else {
+            prefixed = format!("{}\u{1}{}", n.literal_base, n.shape);
+            &prefixed
+        };
+        if let Some(a) = self.cache.get(key) {
             return (a, n.literals);
         }
         let a = analyze_statements(&n.shape, n.selects, n.hint, n.literal_base);

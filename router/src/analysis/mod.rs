@@ -108,6 +108,9 @@ pub struct StatementInfo {
     pub facts: ShapeFacts,
     #[serde(skip)]
     pub(crate) model: model::Model,
+    /// The model's last binding to a topology (see `plan::bind_cache`).
+    #[serde(skip)]
+    pub(crate) bindings: crate::plan::BindCache,
 }
 
 impl StatementInfo {

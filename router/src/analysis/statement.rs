@@ -50,6 +50,7 @@ fn empty_info(kind: StatementKind, model: Model) -> StatementInfo {
         changes_metadata: false,
         facts: ShapeFacts::default(),
         model,
+        bindings: Default::default(),
     }
 }
 
@@ -158,6 +159,7 @@ fn analyze_one(stmt: &Statement) -> (StatementInfo, usize) {
         changes_metadata: changes,
         facts,
         model: b.m,
+        bindings: Default::default(),
     };
     (info, selects)
 }

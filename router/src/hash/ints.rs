@@ -34,6 +34,11 @@ pub fn hash_bool(v: bool) -> i32 {
     hashint4(i32::from(v))
 }
 
+/// `timestamp_hash` is `hashint8` over microseconds since 2000-01-01.
+pub fn hash_timestamp(usecs: i64) -> i32 {
+    hashint8(usecs)
+}
+
 /// date's hash opclass is `hashint4` over days since 2000-01-01.
 pub fn hash_date(days: i32) -> i32 {
     hashint4(days)

@@ -5,7 +5,7 @@ mod ints;
 mod lookup3;
 mod text;
 
-pub use ints::{hash_bool, hash_char, hash_date, hashint2, hashint4, hashint8, hash_oid};
+pub use ints::{hash_bool, hash_char, hash_date, hash_oid, hash_timestamp, hashint2, hashint4, hashint8};
 pub use lookup3::{hash_bytes, hash_bytes_uint32};
 pub use text::{hash_bpchar, hash_float4, hash_float8, hash_name, hashtext, uuid_hash};
 
@@ -22,6 +22,7 @@ pub fn hash_datum(d: &Datum) -> Option<i32> {
         Datum::Bool(v) => hash_bool(*v),
         Datum::Char(v) => hash_char(*v),
         Datum::Date(v) => hash_date(*v),
+        Datum::Timestamp(v) => hash_timestamp(*v),
         Datum::Float4(v) => hash_float4(*v),
         Datum::Float8(v) => hash_float8(*v),
         Datum::Text(s) => hashtext(s.as_bytes()),

@@ -4,7 +4,7 @@
 
 use super::insert::decide_insert;
 use super::prune::{node_addrs, prune, qualified, shard_ref, Pruned};
-use super::resolve::bind;
+use super::bind_cache::bound;
 use super::restrict::{region_false, Classes, Ctx, KeySet};
 use super::values::Bindings;
 use crate::analysis::model::{Dml, RelId, RelSource, SetValue};
@@ -45,8 +45,8 @@ pub(crate) fn decide(info: &StatementInfo, topo: &Topology, search_path: &[&str]
     if let Some(g) = &m.giveup {
         return Outcome::unknown(g.clone());
     }
-    let bound = bind(m, topo, search_path);
-    for (i, r) in bound.rels.iter().enumerate() {
+    let bound = bound(info, topo, search_path);
+    for (i, r) in bound.rels().iter().enumerate() {
         let name = || match m.rels.get(i).map(|r| &r.source) {
             Some(RelSource::Base { schema: Some(s), name }) => format!("{s}.{name}"),
             Some(RelSource::Base { name, .. }) => name.to_string(),
@@ -105,28 +105,31 @@ fn reference_nodes(topo: &Topology, s: &Shard, read: bool) -> Vec<String> {
 /// SELECT / UPDATE / DELETE (and the SELECT of INSERT … SELECT, with the target excluded).
 pub(crate) fn general(ctx: &Ctx<'_, '_>, topo: &Topology, exclude: Option<RelId>) -> Outcome {
     let m = ctx.model;
-    let (mut dist, mut refs, mut citus_local) = (Vec::new(), Vec::new(), Vec::new());
+    let citus = |rid: RelId, rel: &Option<Relation>| match rel {
+        Some(Relation::Citus(id)) if Some(rid) != exclude => topo.table(*id).map(|t| (rid, t)),
+        _ => None,
+    };
+    // Distributed tables are only counted here and walked again below: a point query then
+    // allocates one list instead of two.
+    let (mut dist, mut refs, mut citus_local) = (0usize, Vec::new(), Vec::new());
     let (mut has_local, mut has_catalog) = (false, false);
-    for (rid, rel) in ctx.bound.rels.iter().enumerate() {
+    for (rid, rel) in ctx.bound.rels().iter().enumerate() {
         if Some(rid) == exclude {
             continue;
         }
-        match rel {
-            Some(Relation::Citus(id)) => {
-                let Some(t) = topo.table(*id) else { continue };
-                match t.kind {
-                    TableKind::Reference => refs.push((rid, t)),
-                    TableKind::CitusLocal => citus_local.push((rid, t)),
-                    _ => dist.push((rid, t)),
-                }
-            }
-            Some(Relation::Local(_)) => has_local = true,
-            Some(Relation::Catalog) => has_catalog = true,
+        match (rel, citus(rid, rel)) {
+            (_, Some((rid, t))) => match t.kind {
+                TableKind::Reference => refs.push((rid, t)),
+                TableKind::CitusLocal => citus_local.push((rid, t)),
+                _ => dist += 1,
+            },
+            (Some(Relation::Local(_)), _) => has_local = true,
+            (Some(Relation::Catalog), _) => has_catalog = true,
             _ => {}
         }
     }
     let read = matches!(m.dml, Dml::Select);
-    if dist.is_empty() && refs.is_empty() && citus_local.is_empty() {
+    if dist == 0 && refs.is_empty() && citus_local.is_empty() {
         return if has_local {
             Outcome::new(Route::Local { shards: Vec::new() }, "only plain PostgreSQL tables on the coordinator")
         } else if has_catalog {
@@ -141,7 +144,7 @@ pub(crate) fn general(ctx: &Ctx<'_, '_>, topo: &Topology, exclude: Option<RelId>
     let ref_shards: Vec<ShardRef> =
         refs.iter().filter_map(|(_, t)| t.only_shard().map(|s| shard_ref(topo, t, s))).collect();
     if !citus_local.is_empty() {
-        if !dist.is_empty() {
+        if dist > 0 {
             return Outcome::unknown("joins a Citus local table with distributed tables");
         }
         let mut shards: Vec<ShardRef> =
@@ -149,7 +152,7 @@ pub(crate) fn general(ctx: &Ctx<'_, '_>, topo: &Topology, exclude: Option<RelId>
         shards.extend(ref_shards);
         return Outcome::new(Route::Local { shards }, "Citus local tables live on the coordinator");
     }
-    if dist.is_empty() {
+    if dist == 0 {
         let mut nodes = Vec::new();
         for (_, t) in &refs {
             for s in &t.shards {
@@ -164,11 +167,16 @@ pub(crate) fn general(ctx: &Ctx<'_, '_>, topo: &Topology, exclude: Option<RelId>
         return Outcome::new(Route::Reference { shards: ref_shards, nodes }, format!("only reference tables ({})", names.join(", ")));
     }
     let classes = Classes::build(ctx);
-    let rels: Vec<DistRel<'_>> = dist
+    let rels: Vec<DistRel<'_>> = ctx
+        .bound
+        .rels()
         .iter()
+        .enumerate()
+        .filter_map(|(rid, rel)| citus(rid, rel))
+        .filter(|(_, t)| !matches!(t.kind, TableKind::Reference | TableKind::CitusLocal))
         .map(|(rid, t)| {
-            let keyset = key_restriction(ctx, &classes, *rid, t);
-            DistRel { rel: *rid, table: t, pruned: prune(topo, t, &keyset, ctx.vals.explain), keyset }
+            let keyset = key_restriction(ctx, &classes, rid, t);
+            DistRel { rel: rid, table: t, pruned: prune(topo, t, &keyset, ctx.vals.explain), keyset }
         })
         .collect();
     let notes: Vec<String> = rels.iter().flat_map(|d| d.pruned.notes.iter().cloned()).collect();
@@ -204,26 +212,25 @@ pub(crate) fn general(ctx: &Ctx<'_, '_>, topo: &Topology, exclude: Option<RelId>
 
 /// Citus's router planner: every distributed relation on at most one shard, all co-located.
 fn router(topo: &Topology, rels: &[DistRel<'_>], ref_shards: Vec<ShardRef>, reason: &str) -> Option<Outcome> {
-    let present: Vec<(&CitusTable, &Shard)> =
-        rels.iter().filter_map(|d| d.pruned.shards.first().map(|s| (d.table, *s))).collect();
-    if present.is_empty() {
+    // Re-walked rather than collected: this runs on every point query.
+    let present = || rels.iter().filter_map(|d| d.pruned.shards.first().map(|s| (d.table, *s)));
+    let Some((t0, s0)) = present().next() else {
         return Some(if ref_shards.is_empty() {
             Outcome::new(Route::ZeroShard, format!("{reason} → one task on the coordinator touching no shard"))
         } else {
             Outcome::unknown("contradiction on the distributed tables joined with reference tables")
         });
-    }
-    if present.len() < rels.len() {
+    };
+    if present().count() < rels.len() {
         return Some(Outcome::unknown("some distributed tables prune to no shard and others to one"));
     }
-    let (t0, s0) = present.first().copied()?;
-    let colocated = present.iter().all(|(t, s)| t.colocation_id == t0.colocation_id && s.index == s0.index);
+    let colocated = present().all(|(t, s)| t.colocation_id == t0.colocation_id && s.index == s0.index);
     if !colocated {
-        let common = s0.nodes.iter().any(|n| present.iter().all(|(_, s)| s.nodes.contains(n)));
+        let common = s0.nodes.iter().any(|n| present().all(|(_, s)| s.nodes.contains(n)));
         return common.then(|| Outcome::unknown("single shards of tables that are not co-located, on one node"));
     }
     let node = s0.nodes.first().and_then(|n| topo.node(*n)).map(|n| n.addr().to_string());
-    let mut shards: Vec<ShardRef> = present.iter().map(|(t, s)| shard_ref(topo, t, s)).collect();
+    let mut shards: Vec<ShardRef> = present().map(|(t, s)| shard_ref(topo, t, s)).collect();
     shards.dedup_by_key(|s| s.shard_id);
     shards.extend(ref_shards);
     Some(Outcome::new(Route::SingleShard { shards, node }, reason.to_string()))
@@ -259,7 +266,7 @@ fn key_update_error(ctx: &Ctx<'_, '_>, rels: &[DistRel<'_>], target: RelId, sets
     let dc = d.table.dist_column.as_ref()?;
     let (_, value) = sets.iter().find(|(c, _)| **c == *dc.name)?;
     let same = match value {
-        SetValue::Col(c) => matches!(ctx.bound.cols.get(*c), Some(Some((r, n))) if *r == target && *n == dc.name),
+        SetValue::Col(c) => matches!(ctx.bound.col(*c), Some((r, n)) if r == target && n == dc.name),
         SetValue::Value(v) => match (&d.keyset, ctx.vals.key_value(v, dc.ty)) {
             (KeySet::Values(vs), Ok(Some(x))) => vs.len() == 1 && vs.first() == Some(&x),
             _ => false,

@@ -15,7 +15,7 @@ enum RowShard<'t> {
 
 pub(crate) fn decide_insert(ctx: &Ctx<'_, '_>, topo: &Topology) -> Outcome {
     let Dml::Insert { target, columns, source } = &ctx.model.dml else { return Outcome::unknown("not an INSERT") };
-    let t = match ctx.bound.rels.get(*target).copied().flatten() {
+    let t = match ctx.bound.rel(*target) {
         Some(Relation::Citus(id)) => match topo.table(id) {
             Some(t) => t,
             None => return Outcome::unknown("table vanished from the snapshot"),
@@ -140,8 +140,8 @@ fn insert_select(ctx: &Ctx<'_, '_>, topo: &Topology, t: &CitusTable, pos: Option
     let src = general(ctx, topo, Some(*target));
     match src.route {
         Route::SingleShard { shards, node } => {
-            let fed = pos.and_then(|p| outputs.get(p).copied().flatten()).and_then(|c| ctx.bound.cols.get(c).copied().flatten());
-            let source_key = fed.and_then(|(rel, col)| match ctx.bound.rels.get(rel).copied().flatten() {
+            let fed = pos.and_then(|p| outputs.get(p).copied().flatten()).and_then(|c| ctx.bound.col(c));
+            let source_key = fed.and_then(|(rel, col)| match ctx.bound.rel(rel) {
                 Some(Relation::Citus(id)) => topo
                     .table(id)
                     .filter(|s| s.colocation_id == t.colocation_id && s.dist_column.as_ref().is_some_and(|d| d.name == col)),

@@ -1,5 +1,6 @@
 //! Evaluating a cached model against a topology and bound values: the route decision.
 
+mod bind_cache;
 mod decide;
 mod insert;
 mod prune;
@@ -8,4 +9,4 @@ mod restrict;
 pub(crate) mod values;
 
 pub(crate) use decide::{decide, Outcome};
-pub(crate) use resolve::bind;
+pub(crate) use bind_cache::{bound, BindCache};

@@ -45,9 +45,16 @@ fn push<'t>(v: &mut Vec<&'t Shard>, s: &'t Shard) {
     }
 }
 
+/// Citus coerces a constant to the column's type *and typmod* before hashing, and the snapshot
+/// has no typmod: `timestamp(p)` would round a fraction of a second, so only whole seconds (and
+/// the infinities) are certain.
+fn typmod_proof(d: &Datum) -> bool {
+    !matches!(d, Datum::Timestamp(us) if *us % 1_000_000 != 0 && *us != i64::MIN && *us != i64::MAX)
+}
+
 /// The shard of one hashable value of a hash table (None when uncovered or unhashable).
 pub(crate) fn hash_shard<'t>(t: &'t CitusTable, d: &Datum) -> (Option<&'t Shard>, Option<i32>) {
-    let hashable = t.dist_column.as_ref().is_some_and(|c| c.hashable);
+    let hashable = t.dist_column.as_ref().is_some_and(|c| c.hashable) && typmod_proof(d);
     let h = if hashable { hash_datum(d) } else { None };
     (h.and_then(|h| t.shard_for_hash(h)), h)
 }
@@ -74,7 +81,7 @@ pub(crate) fn prune<'t>(topo: &Topology, t: &'t CitusTable, ks: &KeySet, explain
                     }
                     _ => {
                         p.unknown = true;
-                        p.note(|| format!("{name}.{key} = {}: hash function of this type is not ported", d.display()));
+                        p.note(|| format!("{name}.{key} = {}: hash not known for certain (type not ported, collation or typmod)", d.display()));
                     }
                 }
             }

@@ -2,7 +2,8 @@
 //! (unqualified names need the tables' column lists), and which sublinks are correlated.
 
 use crate::analysis::model::{ColId, Model, RelId, RelSource, ScopeId};
-use crate::topology::{Relation, TableKind, Topology};
+use crate::topology::{IdentityTag, Relation, TableKind, Topology};
+use std::sync::Arc;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Has {
@@ -14,11 +15,56 @@ enum Has {
 /// A column slot resolved to (relation, column name).
 pub(crate) type Resolved<'m> = Option<(RelId, &'m str)>;
 
-pub(crate) struct Bound<'m> {
+/// The result of binding, owned so that it can be cached with the model: names are kept as the
+/// slot whose name it is, and the snapshot and search_path it holds for travel with it.
+#[derive(Debug)]
+pub(crate) struct Binding {
+    snapshot: IdentityTag,
+    search_path: Box<[Box<str>]>,
     /// Per relation: the catalog relation for base tables, None for derived/opaque ones.
-    pub rels: Vec<Option<Relation>>,
-    pub cols: Vec<Resolved<'m>>,
-    pub correlated: Vec<bool>,
+    rels: Vec<Option<Relation>>,
+    /// Per column slot: (relation, the slot carrying the column's name).
+    cols: Vec<Option<(RelId, ColId)>>,
+    correlated: Vec<bool>,
+}
+
+impl Binding {
+    /// Whether this binding was made against this snapshot and search_path.
+    pub fn is_for(&self, topo: &Topology, search_path: &[&str]) -> bool {
+        self.snapshot.is(topo.identity())
+            && self.search_path.len() == search_path.len()
+            && self.search_path.iter().zip(search_path).all(|(a, b)| **a == **b)
+    }
+}
+
+/// A binding read through its model.
+pub(crate) struct Bound<'m> {
+    model: &'m Model,
+    binding: Arc<Binding>,
+}
+
+impl<'m> Bound<'m> {
+    pub fn new(model: &'m Model, binding: Arc<Binding>) -> Self {
+        Bound { model, binding }
+    }
+    pub fn rels(&self) -> &[Option<Relation>] {
+        &self.binding.rels
+    }
+    pub fn rel(&self, r: RelId) -> Option<Relation> {
+        self.binding.rels.get(r).copied().flatten()
+    }
+    pub fn col(&self, c: ColId) -> Resolved<'m> {
+        let (rel, named) = self.binding.cols.get(c).copied().flatten()?;
+        Some((rel, &self.model.cols.get(named)?.name))
+    }
+    /// Every resolved column slot.
+    pub fn cols(&self) -> impl Iterator<Item = (RelId, &'m str)> + '_ {
+        (0..self.binding.cols.len()).filter_map(|c| self.col(c))
+    }
+    /// Unknown scopes count as correlated.
+    pub fn correlated(&self, s: ScopeId) -> bool {
+        self.binding.correlated.get(s).copied().unwrap_or(true)
+    }
 }
 
 fn has_column(m: &Model, topo: &Topology, rels: &[Option<Relation>], rel: RelId, name: &str) -> Has {
@@ -66,20 +112,20 @@ fn mark(m: &Model, correlated: &mut [bool], from: ScopeId, target: ScopeId) {
     }
 }
 
-fn resolve_col<'m>(
-    m: &'m Model,
+fn resolve_col(
+    m: &Model,
     topo: &Topology,
     rels: &[Option<Relation>],
     correlated: &mut [bool],
     col: ColId,
     depth: usize,
-) -> Resolved<'m> {
+) -> Option<(RelId, ColId)> {
     let slot = m.cols.get(col)?;
     if slot.dead || depth > 8 {
         return None;
     }
     if let Some(r) = slot.fixed {
-        return Some((r, &slot.name));
+        return Some((r, col));
     }
     if let Some((a, b)) = slot.among {
         // Only relations visible in the scope (not those inside a derived table on that side).
@@ -87,7 +133,7 @@ fn resolve_col<'m>(
         let yes: Vec<RelId> =
             (a..b).filter(visible).filter(|r| has_column(m, topo, rels, *r, &slot.name) == Has::Yes).collect();
         return match yes.as_slice() {
-            [r] => Some((*r, &slot.name)),
+            [r] => Some((*r, col)),
             _ => None,
         };
     }
@@ -113,7 +159,7 @@ fn resolve_col<'m>(
         match (count, yes) {
             (1, Some(r)) => {
                 mark(m, correlated, slot.scope, s);
-                return Some((r, &slot.name));
+                return Some((r, col));
             }
             (0, _) if !maybe => scope = sc.parent,
             _ => return None,
@@ -122,7 +168,8 @@ fn resolve_col<'m>(
     None
 }
 
-pub(crate) fn bind<'m>(m: &'m Model, topo: &Topology, search_path: &[&str]) -> Bound<'m> {
+/// Resolves every relation and column slot of `m`; `Bound::new` reads the result.
+pub(crate) fn bind(m: &Model, topo: &Topology, search_path: &[&str]) -> Binding {
     let rels: Vec<Option<Relation>> = m
         .rels
         .iter()
@@ -133,5 +180,11 @@ pub(crate) fn bind<'m>(m: &'m Model, topo: &Topology, search_path: &[&str]) -> B
         .collect();
     let mut correlated = m.correlated.clone();
     let cols = (0..m.cols.len()).map(|c| resolve_col(m, topo, &rels, &mut correlated, c, 0)).collect();
-    Bound { rels, cols, correlated }
+    Binding {
+        snapshot: topo.identity().tag(),
+        search_path: search_path.iter().map(|s| Box::from(*s)).collect(),
+        rels,
+        cols,
+        correlated,
+    }
 }

@@ -57,11 +57,11 @@ pub(crate) struct Ctx<'a, 'm> {
 
 impl Ctx<'_, '_> {
     pub fn conds_ok(&self, conds: &[usize]) -> bool {
-        conds.iter().all(|s| !self.bound.correlated.get(*s).copied().unwrap_or(true))
+        conds.iter().all(|s| !self.bound.correlated(*s))
     }
 
     fn is_key(&self, col: usize, rel: RelId, key: &str) -> bool {
-        matches!(self.bound.cols.get(col), Some(Some((r, c))) if *r == rel && *c == key)
+        matches!(self.bound.col(col), Some((r, c)) if r == rel && c == key)
     }
 
     fn single(&self, v: &ValueExpr, ty: PgType, neg: bool) -> KeySet {
@@ -204,6 +204,11 @@ impl<'m> Classes<'m> {
     pub fn build(ctx: &Ctx<'_, 'm>) -> Classes<'m> {
         let m = ctx.model;
         let mut cl = Classes::default();
+        // Without column equalities or links each class is one column whose constants are its
+        // own top-level `= value` conjuncts, which `Ctx::own` applies already: nothing to add.
+        if m.links.is_empty() && !m.conjs.iter().any(|c| matches!(c.pred, Pred::ColEq(..))) {
+            return cl;
+        }
         let region_of = |r: RelId| m.rels.get(r).map(|x| x.region);
         for c in &m.conjs {
             if !ctx.conds_ok(&c.unless_correlated) {
@@ -212,11 +217,11 @@ impl<'m> Classes<'m> {
             let inside = |r: RelId| c.only.is_none_or(|(a, b)| a <= r && r < b);
             match &c.pred {
                 Pred::ColEq(a, b) => {
-                    let (Some(Some(x)), Some(Some(y))) = (ctx.bound.cols.get(*a), ctx.bound.cols.get(*b)) else { continue };
+                    let (Some(x), Some(y)) = (ctx.bound.col(*a), ctx.bound.col(*b)) else { continue };
                     if region_of(x.0) != Some(c.region) || region_of(y.0) != Some(c.region) {
                         continue;
                     }
-                    let (nx, ny) = (cl.node(*x), cl.node(*y));
+                    let (nx, ny) = (cl.node(x), cl.node(y));
                     match (c.only.is_none(), inside(x.0), inside(y.0)) {
                         (true, _, _) | (false, true, true) => cl.union(nx, ny),
                         (false, false, true) => cl.directed.push((nx, ny)),
@@ -225,9 +230,9 @@ impl<'m> Classes<'m> {
                     }
                 }
                 Pred::Eq(a, v) => {
-                    let Some(Some(x)) = ctx.bound.cols.get(*a) else { continue };
+                    let Some(x) = ctx.bound.col(*a) else { continue };
                     if region_of(x.0) == Some(c.region) && inside(x.0) {
-                        let n = cl.node(*x);
+                        let n = cl.node(x);
                         if let Some(cs) = cl.consts.get_mut(n) {
                             cs.push(v);
                         }
@@ -241,8 +246,7 @@ impl<'m> Classes<'m> {
                 continue;
             }
             if let LinkTarget::Star(inner) = &l.target {
-                let names: Vec<&'m str> =
-                    ctx.bound.cols.iter().filter_map(|c| c.filter(|(r, _)| *r == l.rel).map(|(_, n)| n)).collect();
+                let names: Vec<&'m str> = ctx.bound.cols().filter(|(r, _)| *r == l.rel).map(|(_, n)| n).collect();
                 for n in names {
                     let (o, i) = (cl.node((l.rel, n)), cl.node((*inner, n)));
                     if l.both_ways {
@@ -256,8 +260,8 @@ impl<'m> Classes<'m> {
             let outer = cl.node((l.rel, &l.column));
             match &l.target {
                 LinkTarget::Col(c) => {
-                    let Some(Some(inner)) = ctx.bound.cols.get(*c) else { continue };
-                    let inner = cl.node(*inner);
+                    let Some(inner) = ctx.bound.col(*c) else { continue };
+                    let inner = cl.node(inner);
                     if l.both_ways {
                         cl.union(outer, inner);
                     } else {

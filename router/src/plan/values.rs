@@ -40,6 +40,7 @@ fn array_elem(oid: u32) -> Option<PgType> {
         1022 => PgType::Float8,
         1028 => PgType::Oid,
         1182 => PgType::Date,
+        1115 => PgType::Timestamp,
         1231 => PgType::Numeric,
         2951 => PgType::Uuid,
         _ => return None,

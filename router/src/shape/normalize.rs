@@ -57,11 +57,32 @@ enum Prev {
     Other,
 }
 
-const EXPR_KEYWORDS: &[&str] = &[
-    "select", "where", "and", "or", "not", "in", "values", "when", "then", "else", "like", "ilike", "between", "is",
-    "on", "having", "limit", "offset", "returning", "distinct", "by", "any", "all", "some", "from", "case", "set",
-];
-const DML_KEYWORDS: &[&str] = &["select", "insert", "update", "delete", "with", "values", "table"];
+/// Keywords after which an expression starts (so a literal may follow). Matched on the folded
+/// word: this runs for every word of every statement.
+fn is_expr_keyword(w: &[u8]) -> bool {
+    matches!(
+        w,
+        b"select" | b"where" | b"and" | b"or" | b"not" | b"in" | b"values" | b"when" | b"then" | b"else" | b"like"
+            | b"ilike" | b"between" | b"is" | b"on" | b"having" | b"limit" | b"offset" | b"returning" | b"distinct"
+            | b"by" | b"any" | b"all" | b"some" | b"from" | b"case" | b"set"
+    )
+}
+
+fn is_dml_keyword(w: &[u8]) -> bool {
+    matches!(w, b"select" | b"insert" | b"update" | b"delete" | b"with" | b"values" | b"table")
+}
+
+/// Longest keyword either list holds.
+const KEYWORD_MAX: usize = 9;
+
+/// `word` in ASCII lower case, or empty when it is too long to be a keyword.
+fn fold_keyword<'b>(word: &str, buf: &'b mut [u8; KEYWORD_MAX]) -> &'b [u8] {
+    let Some(dst) = buf.get_mut(..word.len()) else { return &[] };
+    for (d, c) in dst.iter_mut().zip(word.bytes()) {
+        *d = c.to_ascii_lowercase();
+    }
+    dst
+}
 
 fn is_ident_start(c: u8) -> bool {
     c.is_ascii_alphabetic() || c == b'_' || c >= 0x80
@@ -86,11 +107,31 @@ fn max_param(b: &[u8]) -> u32 {
     max
 }
 
+/// `n` in decimal (slot numbers; `write!` costs more than the rest of a short statement).
+fn push_decimal(out: &mut String, n: usize) {
+    let mut digits = [0u8; 20];
+    let mut k = digits.len();
+    let mut v = n;
+    loop {
+        k -= 1;
+        if let Some(d) = digits.get_mut(k) {
+            *d = b'0' + (v % 10) as u8;
+        }
+        v /= 10;
+        if v == 0 || k == 0 {
+            break;
+        }
+    }
+    out.extend(digits.get(k..).unwrap_or_default().iter().map(|d| char::from(*d)));
+}
+
 struct Lexer<'s> {
     sql: &'s str,
     b: &'s [u8],
     i: usize,
     out: String,
+    /// Source span to copy verbatim, not yet in `out`: consecutive tokens are copied in one go.
+    run: Option<(usize, usize)>,
     space: bool,
 }
 
@@ -98,20 +139,41 @@ impl Lexer<'_> {
     fn at(&self, k: usize) -> u8 {
         self.b.get(self.i + k).copied().unwrap_or(0)
     }
+    /// Whether a pending space must be written before the next token.
+    fn take_space(&mut self) -> bool {
+        let sep = self.space && (self.run.is_some() || !self.out.is_empty());
+        self.space = false;
+        sep
+    }
+    fn flush(&mut self) {
+        if let Some((from, to)) = self.run.take() {
+            self.out.push_str(self.sql.get(from..to).unwrap_or(""));
+        }
+    }
     fn emit(&mut self, from: usize, to: usize) {
-        if self.space && !self.out.is_empty() {
+        let sep = self.take_space();
+        if let Some((start, end)) = self.run {
+            // The source already has exactly what the shape needs between the two tokens.
+            let joins = if sep { end + 1 == from && self.b.get(end) == Some(&b' ') } else { end == from };
+            if joins {
+                self.run = Some((start, to));
+                return;
+            }
+        }
+        self.flush();
+        if sep {
             self.out.push(' ');
         }
-        self.space = false;
-        self.out.push_str(self.sql.get(from..to).unwrap_or(""));
+        self.run = Some((from, to));
     }
     fn emit_slot(&mut self, n: usize) {
-        use std::fmt::Write;
-        if self.space && !self.out.is_empty() {
+        let sep = self.take_space();
+        self.flush();
+        if sep {
             self.out.push(' ');
         }
-        self.space = false;
-        let _ = write!(self.out, "${n}");
+        self.out.push('$');
+        push_decimal(&mut self.out, n);
     }
     /// End of a quoted run starting at `self.i` (the opening quote), `backslash` for E'' strings.
     fn quoted_end(&self, q: u8, backslash: bool) -> (usize, bool) {
@@ -139,7 +201,7 @@ impl Lexer<'_> {
 pub fn normalize(sql: &str) -> Normalized {
     let b = sql.as_bytes();
     let literal_base = max_param(b).saturating_add(1);
-    let mut lx = Lexer { sql, b, i: 0, out: String::with_capacity(sql.len() + 16), space: false };
+    let mut lx = Lexer { sql, b, i: 0, out: String::with_capacity(sql.len() + 16), run: None, space: false };
     let mut literals = Vec::new();
     let (mut prev, mut selects, mut hint) = (Prev::Start, 0usize, None);
     let mut dml: Option<bool> = None;
@@ -251,16 +313,16 @@ pub fn normalize(sql: &str) -> Normalized {
                 let end = start + len;
                 lx.emit(start, end);
                 lx.i = end;
-                let word = sql.get(start..end).unwrap_or("");
-                let is = |k: &&str| k.eq_ignore_ascii_case(word);
+                let mut buf = [0u8; KEYWORD_MAX];
+                let word = fold_keyword(sql.get(start..end).unwrap_or(""), &mut buf);
                 if dml.is_none() {
-                    dml = Some(DML_KEYWORDS.iter().any(is));
+                    dml = Some(is_dml_keyword(word));
                 }
-                if word.eq_ignore_ascii_case("select") {
+                if word == b"select" {
                     selects += 1;
                 }
-                prev = if word.len() <= 9 && EXPR_KEYWORDS.iter().any(is) { Prev::ExprKeyword } else { Prev::Word };
-                if word.eq_ignore_ascii_case("as") {
+                prev = if is_expr_keyword(word) { Prev::ExprKeyword } else { Prev::Word };
+                if word == b"as" {
                     in_type = true;
                 } else if prev == Prev::ExprKeyword {
                     in_type = false;
@@ -310,6 +372,7 @@ pub fn normalize(sql: &str) -> Normalized {
             in_type = false;
         }
     }
+    lx.flush();
     Normalized { shape: lx.out, literals, literal_base, selects, hint }
 }
 
@@ -325,6 +388,20 @@ mod tests {
         let m = normalize("select  *  from users where user_id = 43 -- comment");
         assert_ne!(n.shape, m.shape, "case differs");
         assert_eq!(normalize("SELECT * FROM users WHERE user_id=43").shape, "SELECT * FROM users WHERE user_id=$1");
+    }
+
+    #[test]
+    fn slot_numbers_and_spacing() {
+        assert_eq!(normalize("  SELECT   a ,b\tFROM t WHERE x = 1").shape, "SELECT a ,b FROM t WHERE x = $1");
+        let many = (0..12).map(|i| format!("{i}")).collect::<Vec<_>>().join(",");
+        let n = normalize(&format!("SELECT 1 FROM t WHERE a IN ({many}) AND b = $7"));
+        assert_eq!(n.shape, "SELECT $8 FROM t WHERE a IN ($9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20) AND b = $7");
+        let mut s = String::new();
+        for n in [0, 9, 10, 4_294_967_295, usize::MAX] {
+            s.clear();
+            push_decimal(&mut s, n);
+            assert_eq!(s, n.to_string());
+        }
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //! the other relations the coordinator has. Built once per metadata refresh; `Send + Sync`.
 
 mod build;
+mod identity;
 mod names;
 mod shards;
 
+pub(crate) use identity::{Identity, IdentityTag};
 pub use names::Relation;
 
 use crate::types::PgType;
@@ -107,9 +109,14 @@ pub struct Topology {
     /// shard id → (table, position in `CitusTable::shards`).
     shard_index: AHashMap<i64, (TableId, usize)>,
     warnings: Vec<String>,
+    /// Tells results derived from this snapshot (cached bindings) from those of another.
+    identity: Identity,
 }
 
 impl Topology {
+    pub(crate) fn identity(&self) -> &Identity {
+        &self.identity
+    }
     pub fn tables(&self) -> &[CitusTable] {
         &self.tables
     }

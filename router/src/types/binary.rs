@@ -23,6 +23,7 @@ pub fn decode_binary(b: &[u8], ty: PgType, array: bool) -> Result<Value, String>
         PgType::Bool => Value::Datum(Datum::Bool(u8::from_be_bytes(fixed(b)?) != 0)),
         PgType::Char => Value::Datum(Datum::Char(i8::from_be_bytes(fixed(b)?))),
         PgType::Date => Value::Datum(Datum::Date(i32::from_be_bytes(fixed(b)?))),
+        PgType::Timestamp => Value::Datum(Datum::Timestamp(i64::from_be_bytes(fixed(b)?))),
         PgType::Float4 => Value::Float(f64::from(f32::from_be_bytes(fixed(b)?)), PgType::Float4),
         PgType::Float8 => Value::Float(f64::from_be_bytes(fixed(b)?), PgType::Float8),
         PgType::Uuid => Value::Datum(Datum::Uuid(fixed(b)?)),

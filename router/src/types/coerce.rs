@@ -2,7 +2,7 @@
 //! distribution column's type, the way Citus coerces a pruning constant before hashing
 //! (e.g. `user_id = 42.5` prunes to the shard of 43: numeric → int8 rounds half away from zero).
 
-use super::input::{parse_input, parse_int};
+use super::input::{parse_input, parse_int, USECS_PER_DAY};
 use super::{Datum, PgType};
 
 /// A constant with the type PostgreSQL would give it before coercion to the column.
@@ -121,6 +121,13 @@ fn coerce_datum(d: &Datum, target: PgType) -> Result<Datum, String> {
         (Datum::Uuid(u), PgType::Uuid) => Ok(Datum::Uuid(*u)),
         (Datum::Bool(b), PgType::Bool) => Ok(Datum::Bool(*b)),
         (Datum::Date(x), PgType::Date) => Ok(Datum::Date(*x)),
+        (Datum::Timestamp(x), PgType::Timestamp) => Ok(Datum::Timestamp(*x)),
+        // date → timestamp: midnight of the day; the infinities stay infinite.
+        (Datum::Date(x), PgType::Timestamp) => Ok(Datum::Timestamp(match *x {
+            i32::MIN => i64::MIN,
+            i32::MAX => i64::MAX,
+            d => i64::from(d) * USECS_PER_DAY,
+        })),
         (Datum::Oid(x), PgType::Oid) => Ok(Datum::Oid(*x)),
         (Datum::Char(x), PgType::Char) => Ok(Datum::Char(*x)),
         (Datum::Float8(f), PgType::Float8) => Ok(Datum::Float8(*f)),

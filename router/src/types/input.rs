@@ -103,6 +103,64 @@ pub fn parse_date(s: &str) -> Result<i32, String> {
     Ok((days_from_civil(y, m, d) - days_from_civil(2000, 1, 1)) as i32)
 }
 
+pub(crate) const USECS_PER_DAY: i64 = 86_400_000_000;
+
+/// `timestamp_in` for ISO `YYYY-MM-DD[ HH:MM[:SS[.fraction]]]` (`T` may separate the two),
+/// `infinity`, `-infinity` and `epoch`: microseconds since 2000-01-01. Other forms (time zones,
+/// BC, other date styles, `now`) are reported as not understood rather than guessed.
+pub fn parse_timestamp(s: &str) -> Result<i64, String> {
+    let t = trim_pg(s);
+    let err = || format!("timestamp \"{s}\" is not in ISO form YYYY-MM-DD HH:MM:SS");
+    match t.to_ascii_lowercase().as_str() {
+        "infinity" => return Ok(i64::MAX),
+        "-infinity" => return Ok(i64::MIN),
+        "epoch" => return Ok(-10_957 * USECS_PER_DAY),
+        _ => {}
+    }
+    let days = i64::from(parse_date(t.get(..10).ok_or_else(err)?).map_err(|_| err())?);
+    let rest = t.get(10..).unwrap_or("");
+    let time = match rest.strip_prefix(['T', 't']) {
+        Some(time) => time,
+        None if rest.is_empty() => return Ok(days * USECS_PER_DAY),
+        None if rest.starts_with(is_pg_space) => rest.trim_start_matches(is_pg_space),
+        None => return Err(err()),
+    };
+    Ok(days * USECS_PER_DAY + parse_time_of_day(time).ok_or_else(err)?)
+}
+
+/// `HH:MM[:SS[.fraction]]` in microseconds, validated like `ValidateTime` (24:00:00 and a
+/// leap second 60 are accepted); the fraction is rounded as `rint(fraction * 1e6)` does.
+fn parse_time_of_day(t: &str) -> Option<i64> {
+    let two = |r: std::ops::Range<usize>| -> Option<i64> {
+        let part = t.get(r)?;
+        part.bytes().all(|c| c.is_ascii_digit()).then(|| part.parse().ok())?
+    };
+    if t.as_bytes().get(2) != Some(&b':') {
+        return None;
+    }
+    let (h, m) = (two(0..2)?, two(3..5)?);
+    let (sec, frac) = match t.get(5..)? {
+        "" => (0, ""),
+        r => {
+            let r = r.strip_prefix(':')?;
+            (two(6..8)?, r.get(2..)?)
+        }
+    };
+    let fsec = match frac {
+        "" => 0,
+        f => {
+            let digits = f.strip_prefix('.')?;
+            if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
+                return None;
+            }
+            let x: f64 = f.parse().ok()?;
+            (x * 1e6).round_ties_even() as i64
+        }
+    };
+    let usecs = ((h * 60 + m) * 60 + sec) * 1_000_000 + fsec;
+    (h <= 24 && m <= 59 && sec <= 60 && fsec <= 1_000_000 && usecs <= USECS_PER_DAY).then_some(usecs)
+}
+
 /// Days since 1970-01-01 in the proleptic Gregorian calendar (H. Hinnant's algorithm).
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -149,6 +207,7 @@ pub fn parse_input(s: &str, ty: PgType) -> Result<Datum, String> {
         PgType::Bool => Datum::Bool(parse_bool(s)?),
         PgType::Char => Datum::Char(s.as_bytes().first().map_or(0, |b| *b as i8)),
         PgType::Date => Datum::Date(parse_date(s)?),
+        PgType::Timestamp => Datum::Timestamp(parse_timestamp(s)?),
         PgType::Float4 => Datum::Float4(parse_float(s, "real")? as f32),
         PgType::Float8 => Datum::Float8(parse_float(s, "double precision")?),
         PgType::Text | PgType::Varchar | PgType::Unknown => Datum::Text(s.into()),
