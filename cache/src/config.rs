@@ -32,6 +32,11 @@ pub struct CacheConfig {
     /// client no more than this before the statement goes upstream.
     #[serde(with = "duration")]
     pub redis_timeout: Duration,
+    /// How long a write waits for its invalidation when Redis answers too slowly (its
+    /// ReadyForQuery is held meanwhile). Past it, or at once when Redis refuses, the invalidation
+    /// is kept and replayed; until then other instances may serve entries the write made stale.
+    #[serde(with = "duration")]
+    pub invalidation_timeout: Duration,
     /// Consecutive Redis failures that open the circuit breaker.
     pub breaker_failures: u32,
     /// How long the breaker stays open before one probe is let through.
@@ -74,6 +79,7 @@ impl Default for CacheConfig {
             max_entry_bytes: 1024 * 1024,
             default_ttl: Duration::from_secs(60),
             redis_timeout: Duration::from_millis(5),
+            invalidation_timeout: Duration::from_secs(2),
             breaker_failures: 5,
             breaker_cooldown: Duration::from_secs(1),
             fill_timeout: Duration::from_secs(5),
@@ -95,6 +101,9 @@ impl CacheConfig {
         }
         if self.breaker_cooldown > Duration::from_secs(3600) || self.fill_timeout > Duration::from_secs(3600) {
             return bad("cache.breaker_cooldown and cache.fill_timeout must be at most 1h".into());
+        }
+        if self.invalidation_timeout > Duration::from_secs(60) {
+            return bad("cache.invalidation_timeout must be at most 60s".into());
         }
         if self.breaker_failures == 0 {
             return bad("cache.breaker_failures must be >= 1".into());

@@ -57,6 +57,8 @@ pub(crate) struct Inner {
     /// Writes wait a little longer than reads for their HINCRBY: a lost invalidation costs more
     /// than a few milliseconds on a write.
     invalidate_timeout: Duration,
+    /// How long a write may wait for its invalidation to reach a slow Redis.
+    invalidation_budget: Duration,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
@@ -91,6 +93,7 @@ impl Cache {
             counters: Counters::default(),
             fill_timeout: config.fill_timeout,
             invalidate_timeout: config.redis_timeout.saturating_mul(4).max(Duration::from_millis(20)),
+            invalidation_budget: config.invalidation_timeout,
             tasks: Mutex::new(Vec::new()),
         });
         if let Some(redis) = &inner.redis {
@@ -178,7 +181,21 @@ impl Cache {
             inner.view.bump(&fields);
             return;
         };
-        match redis.bump_gens(&fields, inner.invalidate_timeout).await {
+        // A slow Redis (timeouts) is still serving the other instances' lookups, which would
+        // go on accepting entries this write made stale: keep trying, the write's
+        // ReadyForQuery held, within `invalidation_timeout`. A Redis that refuses or is gone
+        // serves no instance's lookups either, so that is given up on at once (and replayed).
+        let deadline = Instant::now() + inner.invalidation_budget;
+        let mut limit = inner.invalidate_timeout;
+        let outcome = loop {
+            match redis.bump_gens(&fields, limit).await {
+                Err(CacheError::Timeout(_)) if Instant::now() < deadline => {
+                    limit = limit.saturating_mul(2).min(deadline.saturating_duration_since(Instant::now()).max(limit));
+                }
+                other => break other,
+            }
+        };
+        match outcome {
             Ok((Some(epoch), values)) => {
                 inner.view.observe(epoch, &values);
                 self.publish(Event::Bumped { epoch, values });

@@ -159,10 +159,20 @@ impl RedisTier {
         F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
-        let conn = self.conn.get().cloned().ok_or(CacheError::NotConnected)?;
         if !self.breaker.allow() {
             return Err(CacheError::BreakerOpen);
         }
+        self.run_unguarded(limit, op).await
+    }
+
+    /// As `run` without asking the breaker first (its outcome still feeds it): for
+    /// invalidations, which must be tried even while reads have given up on Redis.
+    async fn run_unguarded<T, F, Fut>(&self, limit: Duration, op: F) -> Result<T, CacheError>
+    where
+        F: FnOnce(Conn) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        let conn = self.conn.get().cloned().ok_or(CacheError::NotConnected)?;
         match tokio::time::timeout(limit, op(conn)).await {
             Ok(Ok(v)) => {
                 self.breaker.record_success();
@@ -234,7 +244,7 @@ impl RedisTier {
             pipe.cmd("HINCRBY").arg(&key).arg(f).arg(1);
         }
         pipe.cmd("HGET").arg(&key).arg(EPOCH_FIELD);
-        let mut all: Vec<Value> = self.run(limit, |mut c| async move { pipe.query_async(&mut c).await }).await?;
+        let mut all: Vec<Value> = self.run_unguarded(limit, |mut c| async move { pipe.query_async(&mut c).await }).await?;
         let corrupt = |_| CacheError::Corrupt("HINCRBY/HGET answered a non-integer");
         let epoch = Option::<u64>::from_redis_value(all.pop().unwrap_or(Value::Nil)).map_err(corrupt)?;
         let values = all.iter().map(u64::from_redis_value_ref).collect::<Result<Vec<u64>, _>>().map_err(corrupt)?;

@@ -72,12 +72,12 @@ def start_pgbouncer(tmp, pg_port, mode, pool):
     return proc, port
 
 
-def start_proxy(pg_port, routing=True):
+def start_proxy(pg_port, routing=True, extra=()):
     exe = os.path.join(ROOT, "target", "release", "citus-proxy")
     port = free_port()
     proc = subprocess.Popen([exe, "--listen", f"127.0.0.1:{port}", "--upstream", f"postgres://postgres@127.0.0.1:{pg_port}/bench",
                              "--upstream-sslmode", "disable", "--log-level", "error", "--metrics-listen", "off",
-                             "--routing-enabled", "true" if routing else "false"],
+                             "--routing-enabled", "true" if routing else "false", *extra],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(port)
     return proc, port

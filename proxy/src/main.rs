@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use citus_proxy::{cli, context::Context, logging, server, shutdown::Shutdown};
-use tokio::net::TcpListener;
 use tracing::info;
 
 fn main() -> ExitCode {
@@ -22,7 +21,10 @@ fn main() -> ExitCode {
         }
     };
     if matches.subcommand_name() == Some("check-config") {
-        println!("{config:#?}");
+        // The effective value of every key, passwords masked (the Debug form would show them).
+        for (key, value) in &config.values {
+            println!("{key} = {value}");
+        }
         return ExitCode::SUCCESS;
     }
     if let Some(("explain", sub)) = matches.subcommand() {
@@ -102,8 +104,7 @@ fn serve(config: citus_proxy::config::Config, source: citus_proxy::context::Conf
     runtime.block_on(async move {
         let listen = config.listen;
         let ctx = Context::new(config).context("start-up")?.with_source(source);
-        let listener = TcpListener::bind(listen)
-            .await
+        let listener = citus_proxy::net::listener::bind(listen, ctx.config.listen_reuseport)
             .with_context(|| format!("cannot listen on {listen} (configuration key `listen`)"))?;
         let shutdown = Shutdown::default();
         tokio::spawn(watch_signals(shutdown.clone()));

@@ -106,7 +106,7 @@ pub async fn run_on(listener: TcpListener, ctx: Arc<Context>, shutdown: &Shutdow
 async fn spawn_background(ctx: &Arc<Context>, shutdown: &Shutdown) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = Vec::new();
     if let Some(addr) = ctx.config.metrics.listen_addr() {
-        match TcpListener::bind(addr).await {
+        match crate::net::listener::bind(addr, ctx.config.listen_reuseport) {
             Ok(l) => tasks.push(tokio::spawn(crate::metrics::http::serve(l, Arc::clone(ctx), shutdown.subscribe()))),
             Err(e) => warn!(%addr, error = %e, "cannot listen for metrics (configuration key `metrics.listen`)"),
         }

@@ -144,7 +144,12 @@ async fn run_checker(name: &str, restart_redis: bool) {
     let (reads, writes) = (tally.reads.load(Ordering::Relaxed), tally.writes.load(Ordering::Relaxed));
     let first = tally.first_problem.lock().unwrap_or_else(|p| p.into_inner()).clone();
     assert_eq!(tally.errors.load(Ordering::Relaxed), 0, "client errors: first {first:?}");
-    assert_eq!(tally.stale.load(Ordering::Relaxed), 0, "stale reads ({reads} reads, {writes} writes): first {first:?}");
+    let failures: Vec<u64> = proxies.iter().map(|p| p.ctx.cache.as_ref().map_or(0, |c| c.stats().invalidation_failures)).collect();
+    assert_eq!(
+        tally.stale.load(Ordering::Relaxed),
+        0,
+        "stale reads ({reads} reads, {writes} writes, invalidation failures per proxy {failures:?}): first {first:?}"
+    );
     assert!(writes > 50 && reads > 500, "too little load to mean anything: {reads} reads, {writes} writes");
     assert!(hits > reads / 10, "the cache was barely used ({hits} hits of {reads} reads): the checker proves nothing");
     eprintln!("{name}: {reads} reads, {writes} writes, {hits} cache hits, 0 stale, 0 errors");

@@ -59,3 +59,17 @@ fn configuration_doc_matches_the_code() {
         "docs/configuration.md is out of date: regenerate its table with `citus-proxy config-reference`"
     );
 }
+
+#[test]
+fn check_config_masks_passwords() {
+    let out = Command::new(env!("CARGO_BIN_EXE_citus-proxy"))
+        .args(["--upstream", "postgres://app:pg-secret@db:5432/app", "--cache-redis-url", "redis://:redis-secret@cache:6379"])
+        .arg("check-config")
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!stdout.contains("pg-secret") && !stdout.contains("redis-secret"), "{stdout}");
+    assert!(stdout.contains("upstream.url = postgres://app:***@db:5432/app"), "{stdout}");
+    assert!(stdout.contains("cache.redis_url = redis://:***@cache:6379"), "{stdout}");
+}

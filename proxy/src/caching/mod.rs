@@ -69,8 +69,11 @@ impl Planner {
         let hint_ttl = hint.filter(|h| !h.disabled).and_then(|h| h.ttl);
         let policy = self.cache.policy();
         if hint.is_some_and(|h| h.disabled) || (hint_ttl.is_none() && !policy.has_rules()) {
-            // The common case without rules costs one counter, not a resolution of every table.
-            self.cache.record_bypass(BypassReason::NotOptedIn);
+            // The common case costs no resolution of tables; without any rule it is not even
+            // counted (every unhinted read would be, on one counter shared by all cores).
+            if policy.has_rules() || hint.is_some() {
+                self.cache.record_bypass(BypassReason::NotOptedIn);
+            }
             return None;
         }
         let mut facts = facts::read_facts(d, info, topo, search_path);

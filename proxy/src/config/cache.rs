@@ -21,6 +21,8 @@ pub struct CacheSection {
     pub default_ttl: Duration,
     #[serde(deserialize_with = "de_duration")]
     pub redis_timeout: Duration,
+    #[serde(deserialize_with = "de_duration")]
+    pub invalidation_timeout: Duration,
     pub breaker_failures: u32,
     #[serde(deserialize_with = "de_duration")]
     pub breaker_cooldown: Duration,
@@ -71,6 +73,7 @@ impl CacheSection {
             max_entry_bytes: self.max_entry_bytes,
             default_ttl: self.default_ttl,
             redis_timeout: self.redis_timeout,
+            invalidation_timeout: self.invalidation_timeout,
             breaker_failures: self.breaker_failures,
             breaker_cooldown: self.breaker_cooldown,
             fill_timeout: self.fill_timeout,

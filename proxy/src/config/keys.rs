@@ -65,6 +65,7 @@ const MAX_I32: i64 = i32::MAX as i64;
 
 pub const KEYS: &[Key] = &[
     Key { path: "listen", kind: Kind::SocketAddr, default: "127.0.0.1:6432", doc: "Address the proxy accepts PostgreSQL clients on.", alias: None },
+    Key { path: "listen_reuseport", kind: Kind::Bool, default: "false", doc: "Set SO_REUSEPORT on `listen` and `metrics.listen`, so a new version can start on the same addresses while the old one drains (docs/operations.md).", alias: None },
     Key { path: "upstream.url", kind: Kind::PgUrl, default: "postgres://127.0.0.1:5432", doc: "The Citus coordinator: `postgres://HOST:PORT`. Clients authenticate against it with their own credentials; a user, password and database in the URL are only used for the proxy's own metadata queries.", alias: Some("upstream") },
     Key { path: "upstream.sslmode", kind: Kind::Choice(SSLMODES), default: "prefer", doc: "TLS from the proxy to the coordinator, as libpq's sslmode: disable, prefer, require (encrypt, no verification), verify-ca (verify the chain), verify-full (chain and host name).", alias: None },
     Key { path: "upstream.ca_file", kind: Kind::File, default: "", doc: "PEM file of CA certificates for verify-ca / verify-full; empty uses the system's roots.", alias: None },
@@ -98,6 +99,7 @@ pub const KEYS: &[Key] = &[
     Key { path: "cache.max_entry_bytes", kind: Kind::Int { min: 1, max: MAX_I32 }, default: "1048576", doc: "Largest response cached, in bytes; larger ones are relayed and not stored.", alias: None },
     Key { path: "cache.default_ttl", kind: Kind::Duration, default: "60s", doc: "TTL of a table or shape rule that names none. Writes that bypass the proxy are seen only when entries expire.", alias: None },
     Key { path: "cache.redis_timeout", kind: Kind::Duration, default: "5ms", doc: "Per-operation Redis timeout; past it the statement goes to the coordinator (the cache fails open).", alias: None },
+    Key { path: "cache.invalidation_timeout", kind: Kind::Duration, default: "2s", doc: "How long a write waits (its ReadyForQuery held) for its invalidation to reach a Redis that answers too slowly. Past it, or at once when Redis refuses, the invalidation is replayed later, and other instances may serve what it made stale until then.", alias: None },
     Key { path: "cache.breaker_failures", kind: Kind::Int { min: 1, max: 1_000_000 }, default: "5", doc: "Consecutive Redis failures that open the circuit breaker (Redis is then not asked until `cache.breaker_cooldown` passes).", alias: None },
     Key { path: "cache.breaker_cooldown", kind: Kind::Duration, default: "1s", doc: "How long the breaker stays open before one probe is let through.", alias: None },
     Key { path: "cache.fill_timeout", kind: Kind::Duration, default: "5s", doc: "How long concurrent misses of one key wait for the one upstream query filling it before going upstream themselves.", alias: None },

@@ -78,7 +78,7 @@ pub fn load(
                 toml::Value::String(s) => s,
                 other => other.to_string(),
             };
-            let text = if k == "upstream.url" { mask_password(&text) } else { text };
+            let text = if k == "upstream.url" || k == "cache.redis_url" { mask_password(&text) } else { text };
             (k, text)
         })
         .collect();
@@ -87,7 +87,7 @@ pub fn load(
     Ok(config)
 }
 
-/// `postgres://user:secret@host` → `postgres://user:***@host`.
+/// `postgres://user:secret@host` → `postgres://user:***@host` (also `redis://:secret@host`).
 fn mask_password(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut u) if u.password().is_some() => {

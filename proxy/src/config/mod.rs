@@ -22,6 +22,7 @@ use value::de_duration;
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub listen: SocketAddr,
+    pub listen_reuseport: bool,
     pub upstream: Upstream,
     pub tls: Tls,
     pub limits: Limits,

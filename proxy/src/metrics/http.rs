@@ -24,8 +24,9 @@ pub async fn serve(listener: TcpListener, ctx: Arc<Context>, mut phase: watch::R
             accepted = listener.accept() => {
                 let Ok((tcp, _)) = accepted else { continue };
                 let ctx = Arc::clone(&ctx);
+                let phase = phase.clone();
                 tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req| handle(req, Arc::clone(&ctx)));
+                    let svc = hyper::service::service_fn(move |req| handle(req, Arc::clone(&ctx), phase.clone()));
                     if let Err(e) = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), svc).await {
                         debug!(error = %e, "metrics connection ended");
                     }
@@ -45,7 +46,7 @@ fn reply(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Resp
     r
 }
 
-async fn handle(req: Request<Incoming>, ctx: Arc<Context>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(req: Request<Incoming>, ctx: Arc<Context>, phase: watch::Receiver<Phase>) -> Result<Response<Full<Bytes>>, Infallible> {
     if req.method() != Method::GET {
         return Ok(reply(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "GET only\n"));
     }
@@ -56,6 +57,8 @@ async fn handle(req: Request<Incoming>, ctx: Arc<Context>) -> Result<Response<Fu
         }
         "/slo" => reply(StatusCode::OK, "application/json", ctx.metrics.slo_json().to_string()),
         "/healthz" => reply(StatusCode::OK, "text/plain", "ok\n"),
+        // A draining proxy takes no new clients: load balancers should stop sending them.
+        "/readyz" if *phase.borrow() != Phase::Running => reply(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "not ready: draining\n"),
         "/readyz" => match ctx.readiness().await {
             Ok(()) => reply(StatusCode::OK, "text/plain", "ready\n"),
             Err(why) => reply(StatusCode::SERVICE_UNAVAILABLE, "text/plain", format!("not ready: {why}\n")),

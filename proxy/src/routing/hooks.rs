@@ -8,6 +8,7 @@ use citus_proxy_router::analysis::StatementKind;
 use citus_proxy_router::{Decision, Prepared, Router, Topology};
 use tracing::debug;
 
+use super::on_stack::with_slice;
 use super::session_settings::{parse_bool, parse_search_path};
 use crate::caching::{CachePlan, SessionCache, Statement};
 use crate::hooks::{StatementHooks, StatementNote};
@@ -131,13 +132,16 @@ impl StatementHooks for RoutingHooks {
         let guard = self.metadata.topology();
         let topo = guard.as_deref().unwrap_or(&self.empty);
         let explain = self.explain();
-        let path: Vec<&str> = self.search_path.iter().map(String::as_str).collect();
-        let decision = self.router.route_query_with(sql, topo, &path, explain);
-        let plan = match &mut self.cache {
-            Some(c) => c.on_query(&Statement { decision: &decision, sql, topo, search_path: &path }),
-            None => CachePlan::None,
-        };
-        drop(path);
+        let (router, cache) = (&self.router, &mut self.cache);
+        let sp = &self.search_path;
+        let (decision, plan) = with_slice(sp.len(), sp.iter().map(String::as_str), "", |path| {
+            let decision = router.route_query_with(sql, topo, path, explain);
+            let plan = match cache {
+                Some(c) => c.on_query(&Statement { decision: &decision, sql, topo, search_path: path }),
+                None => CachePlan::None,
+            };
+            (decision, plan)
+        });
         if is_reset_all(sql) {
             self.search_path = self.default_search_path.clone();
             self.report = false;
@@ -180,17 +184,22 @@ impl StatementHooks for RoutingHooks {
             }
             return;
         };
-        let params: Vec<Option<&[u8]>> = bind.params().collect();
-        let formats: Vec<i16> = bind.param_formats().collect();
         let guard = self.metadata.topology();
         let topo = guard.as_deref().unwrap_or(&self.empty);
-        let path: Vec<&str> = self.search_path.iter().map(String::as_str).collect();
         let explain = self.report || tracing::enabled!(tracing::Level::DEBUG);
-        let decision = self.router.route_bound_with(&entry.prepared, &params, &formats, topo, &path, explain);
-        if let Some(c) = &mut self.cache {
-            let st = Statement { decision: &decision, sql: &entry.sql, topo, search_path: &path };
-            c.on_bind(&st, bind, entry.prepared.declared_param_types(), entry.shape);
-        }
+        let (router, cache, sp) = (&self.router, &mut self.cache, &self.search_path);
+        let decision = with_slice(sp.len(), sp.iter().map(String::as_str), "", |path| {
+            with_slice(bind.param_count(), bind.params(), None, |params| {
+                with_slice(bind.param_formats().len(), bind.param_formats(), 0, |formats| {
+                    let decision = router.route_bound_with(&entry.prepared, params, formats, topo, path, explain);
+                    if let Some(c) = cache {
+                        let st = Statement { decision: &decision, sql: &entry.sql, topo, search_path: path };
+                        c.on_bind(&st, bind, entry.prepared.declared_param_types(), entry.shape);
+                    }
+                    decision
+                })
+            })
+        });
         if self.batch.is_none() {
             self.batch = Some((decision, Arc::clone(&entry.sql)));
         }
@@ -241,6 +250,10 @@ impl StatementHooks for RoutingHooks {
 
 /// RESET ALL / DISCARD ALL put every session setting back.
 fn is_reset_all(sql: &str) -> bool {
-    let words: Vec<&str> = sql.trim().trim_end_matches(';').split_whitespace().collect();
-    matches!(words.as_slice(), [a, b] if (a.eq_ignore_ascii_case("reset") || a.eq_ignore_ascii_case("discard")) && b.eq_ignore_ascii_case("all"))
+    // Runs on every Query: looks at three words at most and allocates nothing.
+    let mut words = sql.trim().trim_end_matches(';').split_whitespace();
+    match (words.next(), words.next(), words.next()) {
+        (Some(a), Some(b), None) => (a.eq_ignore_ascii_case("reset") || a.eq_ignore_ascii_case("discard")) && b.eq_ignore_ascii_case("all"),
+        _ => false,
+    }
 }

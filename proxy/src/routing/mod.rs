@@ -4,6 +4,7 @@
 //! client as a NOTICE before the statement's result.
 
 mod hooks;
+mod on_stack;
 mod session_settings;
 
 use std::sync::Arc;

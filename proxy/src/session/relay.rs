@@ -93,6 +93,20 @@ pub async fn run(
             }
         }
     };
+    // Writes whose outcome the proxy never learnt (the connection ended before their
+    // ReadyForQuery, or inside a transaction block): they may have committed.
+    let unsettled = {
+        let mut st = lock(&state);
+        let mut scopes = st.tx_writes.take();
+        let pending: Vec<_> = st.pending.iter_mut().flat_map(|p| std::mem::take(&mut p.writes)).collect();
+        scopes.extend(pending);
+        scopes
+    };
+    if let (Some(cache), false) = (&ctx.cache, unsettled.is_empty()) {
+        for scope in &unsettled {
+            cache.invalidate(scope).await;
+        }
+    }
     let farewell = match &result {
         Err(e) => e.to_client(),
         Ok(End::Drained) | Ok(End::Closed) => SessionError::Shutdown.to_client(),

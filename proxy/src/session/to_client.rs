@@ -163,10 +163,14 @@ pub(super) async fn upstream_to_client(
             return Ok(End::Drained);
         }
         buf.reserve(need.saturating_sub(buf.len()).max(READ_CHUNK));
-        let n = tokio::select! {
-            n = r.read_buf(&mut buf) => n.map_err(SessionError::UpstreamIo)?,
-            // A cached answer was queued: write it if its turn has come.
-            _ = wake.notified() => continue,
+        let n = if caching {
+            tokio::select! {
+                n = r.read_buf(&mut buf) => n.map_err(SessionError::UpstreamIo)?,
+                // A cached answer was queued: write it if its turn has come.
+                _ = wake.notified() => continue,
+            }
+        } else {
+            r.read_buf(&mut buf).await.map_err(SessionError::UpstreamIo)?
         };
         if n == 0 {
             return if last_was_fatal { Ok(End::UpstreamClosed) } else { Err(SessionError::UpstreamLost(addr.to_string())) };
