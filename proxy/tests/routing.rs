@@ -218,3 +218,20 @@ fn explain_cli_prints_text_and_json() {
     assert_eq!(json["route"], "multi-shard");
     assert_eq!(json["shards"].as_array().map(|a| a.len()), Some(32));
 }
+
+#[tokio::test]
+async fn plain_postgresql_is_a_cluster_without_citus_tables() {
+    let url = test_support::postgres().fresh_database("plain_pg_routing");
+    test_support::connect(&url).await.batch_execute("CREATE TABLE plain_t (x int)").await.expect("table");
+    // start_on waits until the metadata loaded: without a Citus catalog it still does.
+    let proxy = Proxy::start_on(&url, &[]).await;
+    assert!(proxy.ctx.metadata.last_error().is_none(), "{:?}", proxy.ctx.metadata.last_error());
+    let c = connect_observed(&proxy.url("plain_pg_routing")).await;
+    c.client.simple_query("SET citus_proxy.report_routing = on").await.expect("set");
+    c.take();
+    c.client.simple_query("SELECT count(*) FROM plain_t").await.expect("query");
+    let n = notices(&c.take());
+    assert!(n.iter().any(|m| m.contains("local")), "{n:?}");
+    c.client.simple_query("SELECT count(*) FROM no_such_table_here").await.expect_err("missing table");
+    proxy.stop().await;
+}

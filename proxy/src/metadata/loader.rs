@@ -34,6 +34,8 @@ pub struct Loader {
     pg: tokio_postgres::Config,
     tls: Option<Arc<rustls::ClientConfig>>,
     addr: String,
+    /// Said once that the upstream has no Citus catalog.
+    warned_plain: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Loader {
@@ -57,7 +59,7 @@ impl Loader {
         }
         let ca = (!config.upstream.ca_file.is_empty()).then(|| std::path::Path::new(&config.upstream.ca_file));
         let tls = crate::net::tls::client_config(mode, ca).map_err(|e| MetadataError::Tls(e.to_string()))?;
-        Ok(Loader { pg, tls, addr: url.addr() })
+        Ok(Loader { pg, tls, addr: url.addr(), warned_plain: Arc::default() })
     }
 
     /// Reads every catalog and builds a snapshot.
@@ -79,16 +81,33 @@ impl Loader {
                 client
             }
         };
+        // Plain PostgreSQL (no Citus catalog): a cluster without Citus tables, where every table
+        // is local to the coordinator; its relations are still known (for routing reports and
+        // the cache). A partly missing Citus catalog stays an error.
+        let citus = has_citus_catalog(&client).await?;
+        if !citus && !self.warned_plain.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::warn!(upstream = %self.addr, "the upstream has no Citus catalog (pg_dist_partition): every table is treated as local");
+        }
         let rows = CatalogRows {
-            partitions: rows(&client, "pg_dist_partition", PARTITIONS_SQL, PartitionRow::from_text).await?,
-            shards: rows(&client, "pg_dist_shard", SHARDS_SQL, ShardRow::from_text).await?,
-            placements: rows(&client, "pg_dist_placement", PLACEMENTS_SQL, PlacementRow::from_text).await?,
-            nodes: rows(&client, "pg_dist_node", NODES_SQL, NodeRow::from_text).await?,
+            partitions: if citus { rows(&client, "pg_dist_partition", PARTITIONS_SQL, PartitionRow::from_text).await? } else { Vec::new() },
+            shards: if citus { rows(&client, "pg_dist_shard", SHARDS_SQL, ShardRow::from_text).await? } else { Vec::new() },
+            placements: if citus { rows(&client, "pg_dist_placement", PLACEMENTS_SQL, PlacementRow::from_text).await? } else { Vec::new() },
+            nodes: if citus { rows(&client, "pg_dist_node", NODES_SQL, NodeRow::from_text).await? } else { Vec::new() },
             relations: rows(&client, "relations", RELATIONS_SQL, RelationRow::from_text).await?,
-            columns: rows(&client, "columns", COLUMNS_SQL, ColumnRow::from_text).await?,
+            // Columns are read for Citus tables only.
+            columns: if citus { rows(&client, "columns", COLUMNS_SQL, ColumnRow::from_text).await? } else { Vec::new() },
         };
         Topology::build(rows).map_err(MetadataError::Catalog)
     }
+}
+
+async fn has_citus_catalog(client: &tokio_postgres::Client) -> Result<bool, MetadataError> {
+    let what = "pg_dist_partition presence";
+    let messages = client
+        .simple_query("SELECT to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL")
+        .await
+        .map_err(|e| MetadataError::Query { what, reason: describe(&e) })?;
+    Ok(messages.iter().any(|m| matches!(m, SimpleQueryMessage::Row(r) if r.get(0) == Some("t"))))
 }
 
 async fn rows<T>(
