@@ -86,6 +86,28 @@ impl fmt::Debug for KeyParts {
 impl KeyParts {
     /// Starts a key with the session's database, role and result-affecting settings.
     pub fn builder(session: &SessionView) -> KeyBuilder {
+        KeyParts::builder_from(&SessionPrefix::new(session))
+    }
+
+    /// Starts a key from a session part hashed earlier (see [`SessionPrefix`]).
+    pub fn builder_from(prefix: &SessionPrefix) -> KeyBuilder {
+        KeyBuilder { h: prefix.0.clone() }
+    }
+}
+
+/// The session's part of every key it looks up (database, role, settings), hashed once: keep
+/// one per session and make a new one when its settings change.
+#[derive(Clone)]
+pub struct SessionPrefix(Sha256);
+
+impl fmt::Debug for SessionPrefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionPrefix(..)")
+    }
+}
+
+impl SessionPrefix {
+    pub fn new(session: &SessionView) -> SessionPrefix {
         let mut b = KeyBuilder { h: Sha256::new() };
         b.field(b'd', session.database.as_bytes());
         b.field(b'r', session.role.as_bytes());
@@ -104,7 +126,7 @@ impl KeyParts {
             b.field(b'k', k.as_bytes());
             b.field(b'v', v.as_bytes());
         }
-        b
+        SessionPrefix(b.h)
     }
 }
 

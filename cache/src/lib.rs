@@ -83,7 +83,7 @@ pub use facts::{PendingWrites, SessionView, ShardRef, ShardScope, StatementFacts
 pub use fill::{Fill, FillGuard, FillWaiter};
 pub use generations::Snapshot;
 pub use hint::hint_ttl;
-pub use key::{Key, KeyBuilder, KeyParts, Protocol};
+pub use key::{Key, KeyBuilder, KeyParts, Protocol, SessionPrefix};
 pub use metrics::{CacheStats, Tier};
 pub use policy::{BypassReason, Decision, Policy};
 pub use volatility::{function_class, function_is_cacheable, FunctionClass};

@@ -112,3 +112,17 @@ fn generations_change_the_key() {
     );
     assert_eq!(k(snap()).to_hex().len(), 64);
 }
+
+#[test]
+fn a_saved_session_prefix_gives_the_same_keys() {
+    let s = base();
+    let prefix = SessionPrefix::new(&s);
+    for sql in ["SELECT 1", "SELECT $1", ""] {
+        let direct = Key::derive(&KeyParts::builder(&s).statement(sql).finish(), &snap());
+        let saved = Key::derive(&KeyParts::builder_from(&prefix).statement(sql).finish(), &snap());
+        assert_eq!(direct, saved, "{sql}");
+    }
+    let other = SessionView { role: "bob".into(), ..base() };
+    let theirs = Key::derive(&KeyParts::builder_from(&SessionPrefix::new(&other)).statement("SELECT 1").finish(), &snap());
+    assert_ne!(theirs, Key::derive(&KeyParts::builder_from(&prefix).statement("SELECT 1").finish(), &snap()));
+}

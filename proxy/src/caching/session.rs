@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use citus_proxy_cache::{KeyBuilder, KeyParts, Protocol, StatementFacts, WriteScope};
+use citus_proxy_cache::{KeyBuilder, KeyParts, Protocol, SessionPrefix, StatementFacts, WriteScope};
 use citus_proxy_router::analysis::StatementKind;
 use citus_proxy_router::{Decision, Topology};
 
@@ -19,6 +19,8 @@ pub struct SessionCache {
     batch_read: Option<(StatementFacts, Duration, KeyBuilder)>,
     batch_binds: usize,
     batch_writes: Vec<WriteScope>,
+    /// The hashed session part of every key, with the settings version it was made from.
+    prefix: Option<(u64, SessionPrefix)>,
 }
 
 /// What a statement is, for the cache: its decision, its text and whether its parameters or
@@ -38,6 +40,21 @@ impl SessionCache {
             batch_read: None,
             batch_binds: 0,
             batch_writes: Vec::new(),
+            prefix: None,
+        }
+    }
+
+    /// A key builder starting from the session's part, hashed again only after a change.
+    fn key(&mut self) -> KeyBuilder {
+        let version = self.settings.version();
+        match &self.prefix {
+            Some((v, p)) if *v == version => KeyParts::builder_from(p),
+            _ => {
+                let p = SessionPrefix::new(self.settings.view());
+                let b = KeyParts::builder_from(&p);
+                self.prefix = Some((version, p));
+                b
+            }
         }
     }
 
@@ -51,7 +68,7 @@ impl SessionCache {
         let shape = || super::shape_hash(st.sql);
         match self.planner.read(st.decision, st.topo, st.search_path, &self.settings, shape) {
             Some((facts, ttl)) => {
-                let parts = KeyParts::builder(self.settings.view()).statement(st.sql).protocol(Protocol::Simple).finish();
+                let parts = self.key().statement(st.sql).protocol(Protocol::Simple).finish();
                 CachePlan::Read(Box::new(ReadPlan { facts, parts, ttl }))
             }
             None => CachePlan::None,
@@ -79,7 +96,8 @@ impl SessionCache {
         if let Some((facts, ttl)) = self.planner.read(st.decision, st.topo, st.search_path, &self.settings, || shape) {
             let formats: Vec<i16> = bind.param_formats().collect();
             let results: Vec<i16> = bind.result_formats().collect();
-            let key = KeyParts::builder(self.settings.view())
+            let key = self
+                .key()
                 .statement(st.sql)
                 .param_types(declared)
                 .param_formats(&formats)

@@ -18,6 +18,8 @@ pub struct Settings {
     startup: Vec<(String, String)>,
     /// Names the session SET (lower case): RESET ALL forgets them.
     set_names: std::collections::BTreeSet<String>,
+    /// Bumped by every change, so the hashed key prefix knows when to be made again.
+    version: u64,
 }
 
 impl Settings {
@@ -29,11 +31,15 @@ impl Settings {
             .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
             .collect();
         view.settings.extend(startup.iter().cloned());
-        Settings { view, startup, set_names: Default::default() }
+        Settings { view, startup, set_names: Default::default(), version: 0 }
     }
 
     pub fn view(&self) -> &SessionView {
         &self.view
+    }
+
+    pub fn version(&self) -> u64 {
+        self.version
     }
 
     pub fn set_in_transaction(&mut self, yes: bool) {
@@ -45,6 +51,7 @@ impl Settings {
         let name = name.to_ascii_lowercase();
         if self.view.settings.get(&name).map(String::as_str) != Some(value) {
             self.view.settings.insert(name, value.to_string());
+            self.version += 1;
         }
     }
 
@@ -58,6 +65,7 @@ impl Settings {
         let name = name.to_ascii_lowercase();
         self.view.settings.insert(name.clone(), value.to_string());
         self.set_names.insert(name);
+        self.version += 1;
     }
 
     /// RESET name: back to a default the proxy does not know, which is what a session that
@@ -71,6 +79,7 @@ impl Settings {
         if let Some((k, v)) = self.startup.iter().find(|(k, _)| *k == name) {
             self.view.settings.insert(k.clone(), v.clone());
         }
+        self.version += 1;
     }
 
     /// RESET ALL / DISCARD ALL: back to the startup state (which the proxy knows again).
@@ -82,6 +91,7 @@ impl Settings {
             self.view.settings.insert(k.clone(), v.clone());
         }
         self.view.untracked_settings = false;
+        self.version += 1;
     }
 
     /// A statement the proxy cannot see into ran (DO, CALL, set_config(), an unparsable text).
