@@ -12,10 +12,10 @@ and the hit ratio of the measured run is reported from the proxies' own counters
 Usage: loadtest/bench/cache_compare.py [--seconds 8] [--rounds 3] [--clients 8] [--keys 1000]
        [--scale 10] [--out table.md]
 """
-import argparse, os, re, statistics, subprocess, sys, tempfile, shutil, time
+import argparse, os, re, statistics, subprocess, sys, tempfile, shutil
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pgbench_compare import PG_BIN, ROOT, as_pg, free_port, start_postgres, start_proxy, wait_port  # noqa: E402
+from pgbench_compare import ROOT, free_port, start_postgres, start_proxy, stop_all, wait_port, write_table  # noqa: E402
 
 
 def start_redis(tmp):
@@ -148,21 +148,9 @@ def main():
                   "| direct | proxy, memory tier | proxy, Redis tier | bare Redis GET |", "|---|---|---|---|",
                   "| " + " | ".join(f"{statistics.median(p50[n]):.0f}" for n in
                                    ("direct", "proxy, memory tier", "proxy, Redis tier", "bare Redis GET")) + " |"]
-        table = "\n".join(lines) + "\n"
-        print("\n" + table)
-        if a.out:
-            with open(a.out, "w") as f:
-                f.write(table)
+        write_table(lines, a.out)
     finally:
-        for p in procs:
-            p.terminate()
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        if data:
-            subprocess.run(as_pg([f"{PG_BIN}/pg_ctl", "-D", data, "stop", "-m", "fast"]), stdout=subprocess.DEVNULL)
-        shutil.rmtree(tmp, ignore_errors=True)
+        stop_all(procs, data, tmp)
 
 
 if __name__ == "__main__":

@@ -83,6 +83,24 @@ def start_proxy(pg_port, routing=True, extra=()):
     return proc, port
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu(pid):
+    """User + system CPU seconds of a process (and its threads) so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def machine_cpu():
+    """Busy CPU seconds of the whole machine so far (every core, user + system + irq)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    return (sum(v[:8]) - idle) / CLK_TCK
+
+
 def pgbench(port, mode, clients, seconds):
     threads = min(clients, 2)
     out = subprocess.run(["pgbench", "-n", "-S", "-M", mode, "-c", str(clients), "-j", str(threads), "-T", str(seconds),
@@ -92,6 +110,27 @@ def pgbench(port, mode, clients, seconds):
     if not m:
         sys.exit(f"pgbench failed on port {port}: {out.stdout}\n{out.stderr}")
     return float(m.group(1))
+
+
+def write_table(lines, out):
+    table = "\n".join(lines) + "\n"
+    print("\n" + table)
+    if out:
+        with open(out, "w") as f:
+            f.write(table)
+
+
+def stop_all(procs, data, tmp):
+    """Stops the started processes and PostgreSQL, and removes the scratch directory."""
+    for p in procs:
+        p.terminate()
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    if data:
+        subprocess.run(as_pg([f"{PG_BIN}/pg_ctl", "-D", data, "stop", "-m", "fast"]), stdout=subprocess.DEVNULL)
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main():
@@ -123,13 +162,21 @@ def main():
         sess, sess_port = start_pgbouncer(tmp, pg_port, "session", max(clients))
         procs += [tx, sess]
         results = {}
+        # CPU per transaction: the proxy's own, and the machine's (every process, the kernel).
+        cpu = {}
+        pids = {proxy_port: proxy.pid, plain_port: plain.pid}
         for r in range(a.rounds):
             for c in clients:
                 for mode in modes:
                     bouncer = sess_port if mode == "prepared" else tx_port
                     for name, port in [("direct", pg_port), ("citus-proxy", proxy_port),
                                        ("citus-proxy routing off", plain_port), ("pgbouncer", bouncer)]:
+                        before = (proc_cpu(pids[port]) if port in pids else 0.0, machine_cpu())
                         tps = pgbench(port, mode, c, a.seconds)
+                        after = (proc_cpu(pids[port]) if port in pids else 0.0, machine_cpu())
+                        txs = tps * a.seconds
+                        cpu.setdefault((c, mode, name), []).append(
+                            ((after[0] - before[0]) / txs * 1e6, (after[1] - before[1]) / txs * 1e6))
                         results.setdefault((c, mode, name), []).append(tps)
                         print(f"round {r + 1} -c {c:>2} -M {mode:<8} {name:<24} {tps:>10.0f} tps", flush=True)
         lines = [f"pgbench -S, scale {a.scale}, {a.seconds} s per run, {a.rounds} rounds interleaved, median TPS "
@@ -147,21 +194,20 @@ def main():
                 off = statistics.median(results[(c, mode, "citus-proxy routing off")])
                 cells.append(f"{(1 - on / off) * 100:+.1f} %")
                 lines.append(f"| {c} | {mode} | " + " | ".join(cells) + " |")
-        table = "\n".join(lines) + "\n"
-        print("\n" + table)
-        if a.out:
-            with open(a.out, "w") as f:
-                f.write(table)
+        lines += ["", "CPU per transaction (µs, medians; `/proc`, user + system): the proxy process's own, and the whole "
+                  "machine's (pgbench, PostgreSQL, the proxy, the kernel). Routing cost in CPU = the proxy's extra CPU "
+                  "with routing on, as a share of the machine's CPU per transaction with it off.", "",
+                  "| clients | mode | machine, direct | proxy, routing on | proxy, routing off | machine, routing off | routing cost in CPU |",
+                  "|---|---|---|---|---|---|---|"]
+        for c in clients:
+            for mode in modes:
+                med = lambda name, i: statistics.median(x[i] for x in cpu[(c, mode, name)])
+                on, off, m_off = med("citus-proxy", 0), med("citus-proxy routing off", 0), med("citus-proxy routing off", 1)
+                lines.append(f"| {c} | {mode} | {med('direct', 1):.1f} | {on:.1f} | {off:.1f} | {m_off:.1f} | "
+                             f"{(on - off) / m_off * 100:+.1f} % |")
+        write_table(lines, a.out)
     finally:
-        for p in procs:
-            p.terminate()
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        if data:
-            subprocess.run(as_pg([f"{PG_BIN}/pg_ctl", "-D", data, "stop", "-m", "fast"]), stdout=subprocess.DEVNULL)
-        shutil.rmtree(tmp, ignore_errors=True)
+        stop_all(procs, data, tmp)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use citus_proxy_cache::CacheStats;
 use common::{fe, Proxy, RawMsg};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 /// A database of this test's own: a private copy of the fixture (tests here write), or the real
 /// coordinator's database when one is named.
@@ -50,28 +50,13 @@ async fn one_text(c: &tokio_postgres::Client, sql: &str) -> String {
         .unwrap_or_else(|| panic!("{sql}: no row"))
 }
 
-/// A raw session for the harness superuser on `db`, after its first ReadyForQuery.
-async fn raw(addr: std::net::SocketAddr, db: &str) -> tokio::net::TcpStream {
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    s.write_all(&common::startup_packet(test_support::postgres().superuser(), db)).await.expect("startup");
-    read_until_ready(&mut s).await;
-    s
-}
-
-/// Every message up to and including the next ReadyForQuery.
+/// Every message up to and including the next ReadyForQuery; an error in it fails the test.
 async fn read_until_ready(s: &mut tokio::net::TcpStream) -> Vec<RawMsg> {
-    let mut out = Vec::new();
-    loop {
-        let tag = s.read_u8().await.expect("reply");
-        let len = s.read_i32().await.expect("len") as usize;
-        let mut body = vec![0u8; len - 4];
-        s.read_exact(&mut body).await.expect("body");
-        assert_ne!(tag, b'E', "unexpected error: {}", String::from_utf8_lossy(&body));
-        out.push((tag, body));
-        if tag == b'Z' {
-            return out;
-        }
+    let msgs = common::read_until_ready(s, 1).await;
+    if let Some((_, body)) = msgs.iter().find(|m| m.0 == b'E') {
+        panic!("unexpected error: {}", String::from_utf8_lossy(body));
     }
+    msgs
 }
 
 async fn exchange(s: &mut tokio::net::TcpStream, bytes: &[u8]) -> Vec<RawMsg> {
@@ -82,7 +67,7 @@ async fn exchange(s: &mut tokio::net::TcpStream, bytes: &[u8]) -> Vec<RawMsg> {
 #[tokio::test]
 async fn opted_in_reads_are_answered_byte_for_byte_and_writes_invalidate() {
     let (proxy, direct, db) = proxy_for("cache_simple", &[("cache.tables", "users")]).await;
-    let mut s = raw(proxy.addr, &db).await;
+    let mut s = common::raw_session_on(proxy.addr, &db).await;
     let q = fe::query("SELECT username, email FROM users WHERE user_id = 42");
     let first = exchange(&mut s, &q).await;
     assert_eq!(stats(&proxy).misses, 1, "{:?}", stats(&proxy));
@@ -154,7 +139,7 @@ async fn extended_protocol_hits_in_text_and_binary() {
     assert_eq!(hits(&proxy), 2, "{:?}", stats(&proxy));
 
     // libpq-style unnamed Parse/Bind/Describe/Execute/Sync, text results.
-    let mut s = raw(proxy.addr, &db).await;
+    let mut s = common::raw_session_on(proxy.addr, &db).await;
     let batch = [
         fe::parse("", "SELECT count(*) FROM events WHERE user_id = $1", &[20]),
         fe::bind("", "", &[Some("5")]),

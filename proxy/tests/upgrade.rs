@@ -45,7 +45,8 @@ async fn a_new_version_takes_over_the_port_while_the_old_one_drains() {
 
     let mut new = spawn(port, m_new);
     assert!(ready(m_new).await, "the new proxy could not bind the same port");
-    let _ = Command::new("kill").args(["-TERM", &old.id().to_string()]).status();
+    let sent = Command::new("kill").args(["-TERM", &old.id().to_string()]).status().expect("kill(1) is needed: apt-get install -y procps");
+    assert!(sent.success(), "kill -TERM failed");
     let draining = common::eventually(5, || async { http_status(m_old, "/readyz").await == Some(503) }).await;
     assert!(draining, "a draining proxy must not report ready");
 

@@ -41,7 +41,7 @@ pub(super) async fn upstream_to_client(
     let mut at_statement_start = true;
     let mut out = BytesMut::new();
     loop {
-        if serve_front(w, state, ctx, &mut out).await? {
+        if caching && serve_front(w, state, ctx, &mut out).await? {
             return Ok(End::Drained);
         }
         let mut pos = 0;

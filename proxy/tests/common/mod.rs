@@ -171,9 +171,14 @@ pub fn startup_packet(user: &str, database: &str) -> Vec<u8> {
 /// A raw, authenticated (trust) protocol session through `addr`, positioned after the first
 /// ReadyForQuery.
 pub async fn raw_session(addr: SocketAddr) -> tokio::net::TcpStream {
+    raw_session_on(addr, "postgres").await
+}
+
+/// As `raw_session`, on database `db`.
+pub async fn raw_session_on(addr: SocketAddr, db: &str) -> tokio::net::TcpStream {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    s.write_all(&startup_packet(test_support::postgres().superuser(), "postgres")).await.expect("startup");
+    s.write_all(&startup_packet(test_support::postgres().superuser(), db)).await.expect("startup");
     loop {
         let tag = s.read_u8().await.expect("startup reply");
         let len = s.read_i32().await.expect("len") as usize;
