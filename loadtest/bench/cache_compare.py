@@ -12,10 +12,10 @@ and the hit ratio of the measured run is reported from the proxies' own counters
 Usage: loadtest/bench/cache_compare.py [--seconds 8] [--rounds 3] [--clients 8] [--keys 1000]
        [--scale 10] [--out table.md]
 """
-import argparse, os, re, statistics, subprocess, sys, tempfile, shutil
+import argparse, os, re, statistics, subprocess, sys, tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pgbench_compare import ROOT, free_port, start_postgres, start_proxy, stop_all, wait_port, write_table  # noqa: E402
+from pgbench_compare import ROOT, free_port, start_bench_db, start_proxy, stop_all, wait_port, write_table  # noqa: E402
 
 
 def start_redis(tmp):
@@ -93,14 +93,9 @@ def main():
     if not os.path.exists(os.path.join(ROOT, "target", "release", "citus-proxy")):
         subprocess.run(["cargo", "build", "--release", "-p", "citus-proxy"], cwd=ROOT, check=True)
     tmp = tempfile.mkdtemp(prefix="citus-proxy-cache-bench-")
-    if os.geteuid() == 0:
-        shutil.chown(tmp, "postgres", "postgres")
     procs, data = [], None
     try:
-        data, pg_port = start_postgres(tmp)
-        subprocess.run(["createdb", "-h", "127.0.0.1", "-p", str(pg_port), "-U", "postgres", "bench"], check=True)
-        subprocess.run(["pgbench", "-i", "-q", "-s", str(a.scale), "-h", "127.0.0.1", "-p", str(pg_port), "-U", "postgres",
-                        "bench"], check=True, capture_output=True)
+        data, pg_port = start_bench_db(tmp, a.scale)
         redis, redis_port = start_redis(tmp)
         procs.append(redis)
         common = ["--cache-tables", "pgbench_accounts=600s", "--admin-users", "postgres"]

@@ -53,6 +53,15 @@ def start_postgres(tmp):
     return data, port
 
 
+def start_bench_db(tmp, scale):
+    """A PostgreSQL with database `bench` initialised by `pgbench -i -s SCALE`: (data dir, port)."""
+    data, port = start_postgres(tmp)
+    subprocess.run(["createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "bench"], check=True)
+    subprocess.run(["pgbench", "-i", "-q", "-s", str(scale), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "bench"],
+                   check=True, capture_output=True)
+    return data, port
+
+
 def start_pgbouncer(tmp, pg_port, mode, pool):
     port = free_port()
     ini = os.path.join(tmp, f"pgbouncer-{mode}.ini")
@@ -150,10 +159,7 @@ def main():
     procs = []
     data = None
     try:
-        data, pg_port = start_postgres(tmp)
-        subprocess.run(["createdb", "-h", "127.0.0.1", "-p", str(pg_port), "-U", "postgres", "bench"], check=True)
-        subprocess.run(["pgbench", "-i", "-q", "-s", str(a.scale), "-h", "127.0.0.1", "-p", str(pg_port), "-U", "postgres",
-                        "bench"], check=True, capture_output=True)
+        data, pg_port = start_bench_db(tmp, a.scale)
         proxy, proxy_port = start_proxy(pg_port)
         procs.append(proxy)
         plain, plain_port = start_proxy(pg_port, routing=False)
