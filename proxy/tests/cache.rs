@@ -312,3 +312,50 @@ async fn concurrent_misses_run_one_upstream_query() {
     assert_eq!(s.misses, 8, "{s:?}");
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn writes_are_never_answered_from_the_cache_and_copy_and_truncate_invalidate() {
+    use futures_util::SinkExt;
+    let (proxy, _, db) = proxy_for("cache_writes", &[("cache.tables", "config")]).await;
+    let c = test_support::connect(&proxy.url(&db)).await;
+    // The same write twice runs twice.
+    let bump = "UPDATE config SET value = value || 'x' WHERE key = 'key1' RETURNING value";
+    assert_eq!(one_text(&c, bump).await, "value1x");
+    assert_eq!(one_text(&c, bump).await, "value1xx");
+    let count = "SELECT count(*) FROM config";
+    let before = one_text(&c, count).await;
+    assert_eq!(one_text(&c, count).await, before);
+    assert_eq!(hits(&proxy), 1);
+    // COPY FROM through the proxy invalidates the table.
+    let sink = c.copy_in("COPY config (key, value) FROM STDIN").await.expect("copy in");
+    futures_util::pin_mut!(sink);
+    sink.send(bytes::Bytes::from_static(b"copied\tvalue\n")).await.expect("copy data");
+    assert_eq!(sink.finish().await.expect("copy done"), 1);
+    let after: i64 = one_text(&c, count).await.parse().expect("count");
+    assert_eq!(after, before.parse::<i64>().expect("count") + 1, "a stale count after COPY");
+    // So does TRUNCATE.
+    c.batch_execute("TRUNCATE config").await.expect("truncate");
+    assert_eq!(one_text(&c, count).await, "0");
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn a_session_lost_with_writes_outstanding_invalidates_them() {
+    let (proxy, _, db) = proxy_for("cache_lost", &[("cache.tables", "users")]).await;
+    let c = test_support::connect(&proxy.url(&db)).await;
+    let read = "SELECT username FROM users WHERE user_id = 42";
+    one_text(&c, read).await;
+    one_text(&c, read).await;
+    assert_eq!(hits(&proxy), 1);
+    // A transaction that writes, then the client vanishes: whether it committed is unknown to
+    // the proxy (here it did not), so what it wrote is invalidated.
+    let mut s = common::raw_session_on(proxy.addr, &db).await;
+    s.write_all(&fe::query("BEGIN; UPDATE users SET email = email WHERE user_id = 42")).await.expect("send");
+    read_until_ready(&mut s).await;
+    drop(s);
+    let invalidated = common::eventually(5, || async { stats(&proxy).invalidations > 0 }).await;
+    assert!(invalidated, "{:?}", stats(&proxy));
+    one_text(&c, read).await;
+    assert_eq!(hits(&proxy), 1, "the entry of the written shard is gone: {:?}", stats(&proxy));
+    proxy.stop().await;
+}

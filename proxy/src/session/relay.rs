@@ -95,13 +95,7 @@ pub async fn run(
     };
     // Writes whose outcome the proxy never learnt (the connection ended before their
     // ReadyForQuery, or inside a transaction block): they may have committed.
-    let unsettled = {
-        let mut st = lock(&state);
-        let mut scopes = st.tx_writes.take();
-        let pending: Vec<_> = st.pending.iter_mut().flat_map(|p| std::mem::take(&mut p.writes)).collect();
-        scopes.extend(pending);
-        scopes
-    };
+    let unsettled = lock(&state).take_unsettled_writes();
     if let (Some(cache), false) = (&ctx.cache, unsettled.is_empty()) {
         for scope in &unsettled {
             cache.invalidate(scope).await;

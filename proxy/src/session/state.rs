@@ -80,6 +80,9 @@ pub struct State {
     /// The client's last unnamed Parse was answered from the cache, so the coordinator never
     /// saw it: re-sent before anything that uses the unnamed statement without parsing it.
     pub unsent_unnamed_parse: Option<Bytes>,
+    /// Writes of entries dropped by `discard_newest` (a COPY's Bind…Sync, whose Sync PostgreSQL
+    /// ignored), carried to the statement whose ReadyForQuery will report them.
+    carried_writes: Vec<WriteScope>,
 }
 
 impl State {
@@ -94,11 +97,15 @@ impl State {
             tx_writes: PendingWrites::default(),
             invalidating: false,
             unsent_unnamed_parse: None,
+            carried_writes: Vec::new(),
         })
     }
 
     /// A statement starts (its Query, Sync or FunctionCall was forwarded).
-    pub fn push(&mut self, p: Pending) {
+    pub fn push(&mut self, mut p: Pending) {
+        if !self.carried_writes.is_empty() {
+            p.writes.append(&mut self.carried_writes);
+        }
         if self.pending.is_empty() {
             self.info.set_busy_since(Some(p.started));
         }
@@ -120,10 +127,24 @@ impl State {
     pub fn discard_newest(&mut self, n: usize) -> Option<Instant> {
         let mut started = None;
         for _ in 0..n.min(self.pending.len()) {
-            started = self.pending.pop_back().map(|p| p.started);
+            if let Some(mut p) = self.pending.pop_back() {
+                started = Some(p.started);
+                self.carried_writes.append(&mut p.writes);
+            }
         }
         self.info.set_busy_since(self.pending.front().map(|p| p.started));
         started
+    }
+
+    /// Every write whose outcome the proxy has not seen (for a session that ends now: they may
+    /// have committed).
+    pub fn take_unsettled_writes(&mut self) -> Vec<WriteScope> {
+        let mut all = self.tx_writes.take();
+        all.append(&mut self.carried_writes);
+        for p in self.pending.iter_mut() {
+            all.append(&mut p.writes);
+        }
+        all
     }
 
     /// No statement outstanding and no transaction open: the session can end without loss.
