@@ -10,6 +10,7 @@ use citus_proxy_router::{Decision, Topology};
 use super::plan::{CachePlan, ReadPlan};
 use super::settings::{changes_settings, Settings};
 use super::Planner;
+use crate::routing::{reset_target, ResetTarget};
 use crate::wire::bind::BindView;
 
 pub struct SessionCache {
@@ -163,22 +164,8 @@ impl SessionCache {
             match &info.kind {
                 StatementKind::Set { local: true, .. } | StatementKind::Transaction { .. } => {}
                 StatementKind::Set { name, value, .. } => self.settings.set(name, value, in_tx),
-                StatementKind::Unparsed { first_word } if first_word == "RESET" => match reset_target(st.sql) {
-                    Some(ResetTarget::All) => self.settings.reset_all(),
-                    Some(ResetTarget::One(name)) => self.settings.reset(name, in_tx),
-                    None => self.settings.lose_track(),
-                },
-                StatementKind::Unparsed { .. } => self.settings.lose_track(),
-                StatementKind::Utility => match super::first_word(st.sql).to_ascii_uppercase().as_str() {
-                    "DISCARD" if reset_target(st.sql) == Some(ResetTarget::All) => self.settings.reset_all(),
-                    "RESET" => match reset_target(st.sql) {
-                        Some(ResetTarget::All) => self.settings.reset_all(),
-                        Some(ResetTarget::One(name)) => self.settings.reset(name, in_tx),
-                        None => self.settings.lose_track(),
-                    },
-                    "DO" | "CALL" | "EXECUTE" => self.settings.lose_track(),
-                    _ => {}
-                },
+                StatementKind::Unparsed { .. } => self.track_utility(st.sql, true, in_tx),
+                StatementKind::Utility => self.track_utility(st.sql, false, in_tx),
                 _ => {}
             }
             if changes_settings(&info.functions) {
@@ -186,41 +173,17 @@ impl SessionCache {
             }
         }
     }
-}
 
-#[derive(Debug, PartialEq, Eq)]
-enum ResetTarget<'a> {
-    All,
-    One(&'a str),
-}
-
-/// `RESET name` / `RESET ALL` / `DISCARD ALL` (one statement; None for anything else).
-fn reset_target(sql: &str) -> Option<ResetTarget<'_>> {
-    let words: Vec<&str> = sql.trim().trim_end_matches(';').split_whitespace().collect();
-    match words.as_slice() {
-        [verb, what] if verb.eq_ignore_ascii_case("reset") || verb.eq_ignore_ascii_case("discard") => {
-            if what.eq_ignore_ascii_case("all") {
-                Some(ResetTarget::All)
-            } else if verb.eq_ignore_ascii_case("reset") && what.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
-                Some(ResetTarget::One(what))
-            } else {
-                None
-            }
+    /// RESET / DISCARD ALL put settings back; DO, CALL, EXECUTE, an unparsable text or a RESET the
+    /// proxy cannot read may change any setting.
+    fn track_utility(&mut self, sql: &str, unparsed: bool, in_tx: bool) {
+        let word = super::first_word(sql);
+        let is = |w: &str| word.eq_ignore_ascii_case(w);
+        match reset_target(sql) {
+            Some(ResetTarget::All) if is("RESET") || (!unparsed && is("DISCARD")) => self.settings.reset_all(),
+            Some(ResetTarget::One(name)) => self.settings.reset(name, in_tx),
+            _ if unparsed || is("RESET") || is("DO") || is("CALL") || is("EXECUTE") => self.settings.lose_track(),
+            _ => {}
         }
-        _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reset_targets() {
-        assert_eq!(reset_target("RESET ALL;"), Some(ResetTarget::All));
-        assert_eq!(reset_target("discard all"), Some(ResetTarget::All));
-        assert_eq!(reset_target("reset search_path"), Some(ResetTarget::One("search_path")));
-        assert_eq!(reset_target("discard plans"), None);
-        assert_eq!(reset_target("reset \"Weird\""), None);
     }
 }

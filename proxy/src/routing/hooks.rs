@@ -250,10 +250,5 @@ impl StatementHooks for RoutingHooks {
 
 /// RESET ALL / DISCARD ALL put every session setting back.
 fn is_reset_all(sql: &str) -> bool {
-    // Runs on every Query: looks at three words at most and allocates nothing.
-    let mut words = sql.trim().trim_end_matches(';').split_whitespace();
-    match (words.next(), words.next(), words.next()) {
-        (Some(a), Some(b), None) => (a.eq_ignore_ascii_case("reset") || a.eq_ignore_ascii_case("discard")) && b.eq_ignore_ascii_case("all"),
-        _ => false,
-    }
+    matches!(super::session_settings::reset_target(sql), Some(super::session_settings::ResetTarget::All))
 }

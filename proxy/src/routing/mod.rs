@@ -17,7 +17,7 @@ use crate::metadata::MetadataStore;
 use crate::shapes::Shapes;
 
 pub use hooks::RoutingHooks;
-pub use session_settings::parse_search_path;
+pub use session_settings::{parse_search_path, reset_target, ResetTarget};
 
 /// Shared by every session's hooks.
 pub struct RoutingFactory {

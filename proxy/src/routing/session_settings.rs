@@ -25,9 +25,44 @@ pub fn parse_bool(value: &str) -> Option<bool> {
     }
 }
 
+/// What a RESET / DISCARD statement puts back.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ResetTarget<'a> {
+    All,
+    One(&'a str),
+}
+
+/// `RESET name` / `RESET ALL` / `DISCARD ALL` as one statement; None for anything else. Runs on
+/// every Query: looks at three words at most and allocates nothing.
+pub fn reset_target(sql: &str) -> Option<ResetTarget<'_>> {
+    let mut words = sql.trim().trim_end_matches(';').split_whitespace();
+    let (Some(verb), Some(what), None) = (words.next(), words.next(), words.next()) else { return None };
+    let reset = verb.eq_ignore_ascii_case("reset");
+    if !reset && !verb.eq_ignore_ascii_case("discard") {
+        return None;
+    }
+    if what.eq_ignore_ascii_case("all") {
+        Some(ResetTarget::All)
+    } else if reset && what.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+        Some(ResetTarget::One(what))
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reset_targets() {
+        assert_eq!(reset_target("RESET ALL;"), Some(ResetTarget::All));
+        assert_eq!(reset_target("discard all"), Some(ResetTarget::All));
+        assert_eq!(reset_target("reset search_path"), Some(ResetTarget::One("search_path")));
+        assert_eq!(reset_target("discard plans"), None);
+        assert_eq!(reset_target("reset \"Weird\""), None);
+        assert_eq!(reset_target("reset all now"), None);
+    }
 
     #[test]
     fn search_paths_and_booleans() {

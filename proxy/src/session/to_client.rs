@@ -82,6 +82,7 @@ pub(super) async fn upstream_to_client(
                             let stale = p.as_mut().map(|p| settle_writes(&mut st, p, status)).unwrap_or_default();
                             (p, stale)
                         };
+                        let mut next = None;
                         if let Some(mut p) = popped {
                             if let Some(mut f) = p.fill.take() {
                                 f.collector.push(&buf[collect_from..pos]);
@@ -94,15 +95,15 @@ pub(super) async fn upstream_to_client(
                                 out_from = pos;
                                 invalidate(state, ctx, &stale).await;
                             }
-                            finished(state, ctx, &p, status);
+                            next = Some(finished(state, ctx, &p, status));
                         }
                         at_statement_start = true;
                         pos += total;
                         collect_from = pos;
-                        let (idle_end, served_next) = {
+                        let Next { idle_end, served_next } = next.unwrap_or_else(|| {
                             let st = lock(state);
-                            (st.draining && st.is_idle(), st.front_is_served())
-                        };
+                            Next { idle_end: st.draining && st.is_idle(), served_next: st.front_is_served() }
+                        });
                         if idle_end {
                             drained = true;
                             break;
@@ -235,14 +236,25 @@ fn complete_fill(f: Filling) {
     }
 }
 
-/// Metrics and hooks of a statement that got its ReadyForQuery.
-fn finished(state: &Mutex<State>, ctx: &Context, p: &Pending, status: TxStatus) {
+/// What the session does after a statement finished.
+struct Next {
+    /// The proxy is draining and the session just became idle: end it.
+    idle_end: bool,
+    /// The new front statement is answered from the cache.
+    served_next: bool,
+}
+
+/// Metrics and hooks of a statement that got its ReadyForQuery, and what comes next (read under
+/// the same lock).
+fn finished(state: &Mutex<State>, ctx: &Context, p: &Pending, status: TxStatus) -> Next {
     let elapsed = p.started.elapsed();
     ctx.metrics.record(p.route, p.class, elapsed);
     if let Some(shape) = p.shape {
         ctx.shapes.record(shape, p.route, elapsed);
     }
-    lock(state).hooks.on_ready(status, elapsed);
+    let mut st = lock(state);
+    st.hooks.on_ready(status, elapsed);
+    Next { idle_end: st.draining && st.is_idle(), served_next: st.front_is_served() }
 }
 
 /// Writes the cached answers at the front of the queue, each with a ReadyForQuery (cached
@@ -277,9 +289,7 @@ async fn serve_front(w: &mut WriteHalf, state: &Mutex<State>, ctx: &Context, out
             w.write_all(&z).await.map_err(SessionError::ClientIo)?;
         }
         ctx.metrics.bytes_to_client.increment((answer.len() + z.len()) as u64);
-        finished(state, ctx, &p, TxStatus::Idle);
-        let st = lock(state);
-        if st.draining && st.is_idle() {
+        if finished(state, ctx, &p, TxStatus::Idle).idle_end {
             return Ok(true);
         }
     }
