@@ -185,6 +185,24 @@ async fn metadata_and_routing_over_tls_in_the_default_config() {
     proxy.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_logs_in_with_scram_over_tls_to_the_citus_certificate() {
+    // tokio-postgres binds SCRAM to the TLS session with the certificate's hash
+    // (SCRAM-SHA-256-PLUS): that must work with Citus's v1 certificate too.
+    let pg = citus_like();
+    let url = format!("postgres://cp_scram:pw-scram@{}/postgres", pg.addr());
+    let proxy = Proxy::start_on(&url, &[]).await;
+    assert!(proxy.ctx.metadata.last_error().is_none(), "{:?}", proxy.ctx.metadata.last_error());
+    let log = pg.log_file.clone().expect("harness server log");
+    let text = std::fs::read_to_string(&log).expect("read server log");
+    assert!(
+        text.lines().any(|l| l.contains("connection authorized: user=cp_scram database=postgres application_name=citus-proxy metadata SSL enabled")),
+        "no TLS metadata login of cp_scram in {}",
+        log.display()
+    );
+    proxy.stop().await;
+}
+
 #[test]
 fn explain_cli_works_against_the_citus_like_server() {
     // Default sslmode, as against a stock coordinator.
