@@ -6,6 +6,7 @@
 mod binaries;
 mod certs;
 mod citus;
+mod citus_tls;
 mod ports;
 mod postgres;
 mod reaper;
@@ -14,8 +15,9 @@ mod roles;
 
 pub use certs::TestCerts;
 pub use citus::{citus, CitusCluster};
+pub use citus_tls::{CitusAutoCert, CITUS_SSL_CIPHERS};
 pub use ports::free_port;
-pub use postgres::{postgres, PgServer};
+pub use postgres::{postgres, start_postgres, PgServer, ServerTls};
 pub use redis::{redis, RedisServer};
 pub use roles::{AuthUser, AUTH_USERS};
 

@@ -1,5 +1,7 @@
 //! One real PostgreSQL per test binary: initdb + pg_ctl in a temp dir on a free port (as the
-//! `postgres` user when running as root), or the server named by `CITUS_PROXY_TEST_PG`.
+//! `postgres` user when running as root), or the server named by `CITUS_PROXY_TEST_PG`. It offers
+//! TLS exactly as a Citus node sets itself up; tests of other TLS set-ups start their own servers
+//! with [`start_postgres`].
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -8,6 +10,7 @@ use std::sync::OnceLock;
 
 use crate::binaries::{pg_bin_dir, running_as_root};
 use crate::certs::TestCerts;
+use crate::citus_tls::{CitusAutoCert, CITUS_SSL_CIPHERS};
 use crate::reaper::{sh_quote, stop_when_this_process_exits};
 use crate::roles::{create_roles_sql, hba_lines};
 
@@ -18,29 +21,53 @@ pub struct PgServer {
     user: String,
     password: Option<String>,
     certs: Option<TestCerts>,
-    /// The server's own log file, when the harness started it (printed on failures).
+    tls: Option<ServerTls>,
+    /// The server's own log file, when the harness started it (printed on failures). Connections
+    /// are logged, with their TLS protocol if any.
     pub log_file: Option<PathBuf>,
+}
+
+/// How a harness-started PostgreSQL offers TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerTls {
+    /// As every Citus node sets itself up (facts.md §11): an X.509 v1, self-signed, already
+    /// expired certificate in the data directory and an ECDHE-only cipher list. The default.
+    CitusAuto,
+    /// The same, limited to TLS 1.2 (whose handshake signatures are checked differently).
+    CitusAutoTls12Only,
+    /// A v3 certificate for `localhost`/`127.0.0.1` signed by the harness CA ([`PgServer::certs`]),
+    /// which verify-ca and verify-full accept.
+    CaSigned,
+    /// A TLS set-up no rustls client can negotiate (TLS 1.2 with RSA key exchange only): the
+    /// handshake fails after the server has answered the SSLRequest with `S`.
+    Unnegotiable,
 }
 
 static SERVER: OnceLock<PgServer> = OnceLock::new();
 
 /// The PostgreSQL server of this test binary, started on first use.
 pub fn postgres() -> &'static PgServer {
-    SERVER.get_or_init(|| {
-        let server = match std::env::var("CITUS_PROXY_TEST_PG") {
-            Ok(url) if !url.is_empty() => PgServer::external(&url),
-            _ => PgServer::start_local(),
-        };
-        let url = server.url("postgres");
-        crate::block_on_private(async move {
-            let client = crate::connect(&url).await;
-            client
-                .batch_execute(&create_roles_sql())
-                .await
-                .unwrap_or_else(|e| panic!("test harness: cannot create the auth test roles: {}", crate::describe(&e)));
-        });
-        server
+    SERVER.get_or_init(|| match std::env::var("CITUS_PROXY_TEST_PG") {
+        Ok(url) if !url.is_empty() => with_roles(PgServer::external(&url)),
+        _ => start_postgres(ServerTls::CitusAuto),
     })
+}
+
+/// Another PostgreSQL, offering TLS as `tls` says; it lives until the test binary exits.
+pub fn start_postgres(tls: ServerTls) -> PgServer {
+    with_roles(PgServer::start_local(tls))
+}
+
+fn with_roles(server: PgServer) -> PgServer {
+    let url = server.url("postgres");
+    crate::block_on_private(async move {
+        let client = crate::connect(&url).await;
+        client
+            .batch_execute(&create_roles_sql())
+            .await
+            .unwrap_or_else(|e| panic!("test harness: cannot create the auth test roles: {}", crate::describe(&e)));
+    });
+    server
 }
 
 impl PgServer {
@@ -57,9 +84,15 @@ impl PgServer {
     pub fn superuser(&self) -> &str {
         &self.user
     }
-    /// TLS material the server was started with; None for an external server.
+    /// The harness CA and a certificate it signed for `localhost`/`127.0.0.1` (for the proxy's
+    /// own TLS listener; the server itself presents it only under [`ServerTls::CaSigned`]).
+    /// None for an external server.
     pub fn certs(&self) -> Option<&TestCerts> {
         self.certs.as_ref()
+    }
+    /// How this server offers TLS; None for an external server.
+    pub fn tls(&self) -> Option<ServerTls> {
+        self.tls
     }
     /// A superuser URL for database `db`.
     pub fn url(&self, db: &str) -> String {
@@ -99,11 +132,12 @@ impl PgServer {
             user: cfg.get_user().unwrap_or("postgres").to_string(),
             password: cfg.get_password().map(|p| String::from_utf8_lossy(p).into_owned()),
             certs: None,
+            tls: None,
             log_file: None,
         }
     }
 
-    fn start_local() -> PgServer {
+    fn start_local(tls: ServerTls) -> PgServer {
         let bin = pg_bin_dir();
         let root = running_as_root();
         let dir = std::env::temp_dir().join(format!("citus-proxy-pg-{}-{}", std::process::id(), nanos()));
@@ -122,6 +156,13 @@ impl PgServer {
             "initdb",
         );
         std::fs::write(data.join("pg_hba.conf"), hba_lines()).expect("write pg_hba.conf");
+        if tls != ServerTls::CaSigned {
+            // Where Citus writes its certificate, owned by the server's user.
+            CitusAutoCert::generate(&data);
+            if root {
+                run(Command::new("chown").args(["postgres:postgres", "server.crt", "server.key"]).current_dir(&data), "chown");
+            }
+        }
         let log = dir.join("server.log");
         let stop = format!(
             "{} -D {} stop -m immediate; rm -rf {}",
@@ -132,7 +173,7 @@ impl PgServer {
         stop_when_this_process_exits(&stop);
         for attempt in 0..5 {
             let port = crate::free_port();
-            write_conf(&data, &dir, port, &certs);
+            write_conf(&data, &dir, port, tls, &certs);
             let ok = as_pg(root, &bin.join("pg_ctl"))
                 .arg("-D")
                 .arg(&data)
@@ -149,6 +190,7 @@ impl PgServer {
                     user: "postgres".into(),
                     password: None,
                     certs: Some(certs),
+                    tls: Some(tls),
                     log_file: Some(log),
                 };
             }
@@ -160,17 +202,31 @@ impl PgServer {
 }
 
 
-fn write_conf(data: &Path, dir: &Path, port: u16, certs: &TestCerts) {
-    let conf = format!(
+fn write_conf(data: &Path, dir: &Path, port: u16, tls: ServerTls, certs: &TestCerts) {
+    let mut conf = format!(
         "port = {port}\nlisten_addresses = '127.0.0.1,127.0.0.2'\nunix_socket_directories = '{dir}'\n\
          max_connections = 500\nshared_buffers = 128MB\nfsync = off\nsynchronous_commit = off\n\
          full_page_writes = off\nlog_min_messages = warning\nlog_line_prefix = '%m [%p] '\n\
-         ssl = on\nssl_cert_file = '{cert}'\nssl_key_file = '{key}'\nssl_ca_file = '{ca}'\n",
+         log_connections = on\nssl = on\n",
         dir = dir.display(),
-        cert = certs.cert_pem.display(),
-        key = certs.key_pem.display(),
-        ca = certs.ca_pem.display(),
     );
+    // Citus's own lines (facts.md §11); its certificate is the default server.crt/server.key.
+    let citus = format!("ssl_ciphers = '{CITUS_SSL_CIPHERS}'\n");
+    match tls {
+        ServerTls::CitusAuto => conf.push_str(&citus),
+        ServerTls::CitusAutoTls12Only => {
+            conf.push_str(&citus);
+            conf.push_str("ssl_max_protocol_version = 'TLSv1.2'\n");
+        }
+        ServerTls::CaSigned => conf.push_str(&format!(
+            "ssl_cert_file = '{cert}'\nssl_key_file = '{key}'\nssl_ca_file = '{ca}'\n",
+            cert = certs.cert_pem.display(),
+            key = certs.key_pem.display(),
+            ca = certs.ca_pem.display(),
+        )),
+        // RSA key exchange only: rustls implements none of these suites.
+        ServerTls::Unnegotiable => conf.push_str("ssl_ciphers = 'AES256-GCM-SHA384:AES128-GCM-SHA256'\nssl_max_protocol_version = 'TLSv1.2'\n"),
+    }
     std::fs::write(data.join("postgresql.auto.conf"), conf).expect("write postgresql.auto.conf");
 }
 

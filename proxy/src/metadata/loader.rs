@@ -64,23 +64,9 @@ impl Loader {
 
     /// Reads every catalog and builds a snapshot.
     pub async fn load(&self) -> Result<Topology, MetadataError> {
-        let connect_err = |e: tokio_postgres::Error| MetadataError::Connect { addr: self.addr.clone(), reason: describe(&e) };
-        let client = match &self.tls {
-            Some(cfg) => {
-                let (client, conn) = self
-                    .pg
-                    .connect(tokio_postgres_rustls::MakeRustlsConnect::new((**cfg).clone()))
-                    .await
-                    .map_err(connect_err)?;
-                tokio::spawn(conn);
-                client
-            }
-            None => {
-                let (client, conn) = self.pg.connect(tokio_postgres::NoTls).await.map_err(connect_err)?;
-                tokio::spawn(conn);
-                client
-            }
-        };
+        let connect_err = |e: tokio_postgres::Error| MetadataError::Connect { addr: self.addr.clone(), reason: crate::net::tls::postgres_client::describe(&e) };
+        // libpq's sslmode, including prefer's plaintext retry after a failed handshake.
+        let client = crate::net::tls::postgres_client::connect(&self.pg, self.tls.as_ref()).await.map_err(connect_err)?;
         // Plain PostgreSQL (no Citus catalog): a cluster without Citus tables, where every table
         // is local to the coordinator; its relations are still known (for routing reports and
         // the cache). A partly missing Citus catalog stays an error.

@@ -6,12 +6,19 @@ use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
-use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use crate::config::SslMode;
+
+mod cert_key;
+pub mod postgres_client;
+mod refusal;
+
+use cert_key::TlsVersion;
+pub use refusal::{describe_handshake_error, CertificateRefused};
 
 /// ALPN protocol name PostgreSQL 17+ uses for TLS.
 pub const ALPN_POSTGRESQL: &[u8] = b"postgresql";
@@ -63,8 +70,8 @@ pub fn client_config(mode: SslMode, ca_file: Option<&Path>) -> Result<Option<Arc
         SslMode::Disable => return Ok(None),
         // libpq's prefer/require encrypt without checking the certificate.
         SslMode::Prefer | SslMode::Require => Arc::new(AcceptAny(provider())),
-        SslMode::VerifyCa => Arc::new(ChainOnly(webpki(ca_file)?)),
-        SslMode::VerifyFull => webpki(ca_file)?,
+        SslMode::VerifyCa => Arc::new(Verify::new(webpki(ca_file)?, Check::ChainOnly, ca_file)),
+        SslMode::VerifyFull => Arc::new(Verify::new(webpki(ca_file)?, Check::ChainAndName, ca_file)),
     };
     let cfg = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
@@ -97,7 +104,9 @@ fn webpki(ca_file: Option<&Path>) -> Result<Arc<WebPkiServerVerifier>, TlsSetupE
         .map_err(|e| TlsSetupError::Roots(e.to_string()))
 }
 
-/// sslmode prefer/require: encryption without authentication of the server, as libpq does.
+/// sslmode prefer/require: encryption without authentication of the server, as libpq does. Any
+/// certificate is taken (any version, any validity); the handshake must still be signed by the
+/// key it holds, or a peer could not even prove it is the one the session is encrypted with.
 #[derive(Debug)]
 struct AcceptAny(Arc<CryptoProvider>);
 
@@ -106,35 +115,63 @@ impl ServerCertVerifier for AcceptAny {
         Ok(ServerCertVerified::assertion())
     }
     fn verify_tls12_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
+        cert_key::verify(TlsVersion::V12, m, c, d, &self.0.signature_verification_algorithms)
     }
     fn verify_tls13_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
+        cert_key::verify(TlsVersion::V13, m, c, d, &self.0.signature_verification_algorithms)
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 
-/// sslmode verify-ca: the chain must lead to a trusted CA; the host name is not checked.
-#[derive(Debug)]
-struct ChainOnly(Arc<WebPkiServerVerifier>);
+/// What verify-ca and verify-full check beyond a chain to a trusted CA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// verify-ca: the host name is not checked.
+    ChainOnly,
+    /// verify-full: the certificate must also name the host.
+    ChainAndName,
+}
 
-impl ServerCertVerifier for ChainOnly {
+/// sslmode verify-ca / verify-full: webpki's verdict, with a refusal that says why.
+#[derive(Debug)]
+struct Verify {
+    webpki: Arc<WebPkiServerVerifier>,
+    check: Check,
+    /// Where the trusted CAs came from, for messages.
+    roots: String,
+}
+
+impl Verify {
+    fn new(webpki: Arc<WebPkiServerVerifier>, check: Check, ca_file: Option<&Path>) -> Verify {
+        let roots = match ca_file {
+            Some(p) => format!("upstream.ca_file {}", p.display()),
+            None => "the system's CA certificates".to_string(),
+        };
+        Verify { webpki, check, roots }
+    }
+}
+
+impl ServerCertVerifier for Verify {
     fn verify_server_cert(&self, ee: &CertificateDer<'_>, im: &[CertificateDer<'_>], name: &ServerName<'_>, ocsp: &[u8], now: UnixTime) -> Result<ServerCertVerified, rustls::Error> {
-        match self.0.verify_server_cert(ee, im, name, ocsp, now) {
-            Err(rustls::Error::InvalidCertificate(CertificateError::NotValidForName))
-            | Err(rustls::Error::InvalidCertificate(CertificateError::NotValidForNameContext { .. })) => Ok(ServerCertVerified::assertion()),
-            other => other,
-        }
+        let (mode, verdict) = match (self.check, self.webpki.verify_server_cert(ee, im, name, ocsp, now)) {
+            (_, Ok(v)) => return Ok(v),
+            (Check::ChainOnly, Err(rustls::Error::InvalidCertificate(CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. }))) => {
+                return Ok(ServerCertVerified::assertion());
+            }
+            (Check::ChainOnly, Err(e)) => ("verify-ca", e),
+            (Check::ChainAndName, Err(e)) => ("verify-full", e),
+        };
+        Err(refusal::refusal(mode, ee, verdict, &self.roots, now))
     }
     fn verify_tls12_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(m, c, d)
+        self.webpki.verify_tls12_signature(m, c, d)
     }
     fn verify_tls13_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(m, c, d)
+        self.webpki.verify_tls13_signature(m, c, d)
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
+        self.webpki.supported_verify_schemes()
     }
 }

@@ -1,6 +1,7 @@
 //! Opening a connection to the coordinator: TCP with a timeout, then the SSLRequest exchange
-//! that `sslmode` asks for.
+//! that `sslmode` asks for, with libpq's fallbacks under `prefer`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rustls::pki_types::ServerName;
@@ -29,6 +30,8 @@ pub struct Connector {
     mode: SslMode,
     tls: Option<tokio_rustls::TlsConnector>,
     timeout: Duration,
+    /// Said once that `prefer` fell back to plaintext after a failed handshake.
+    warned_fallback: AtomicBool,
 }
 
 impl Connector {
@@ -43,6 +46,7 @@ impl Connector {
             mode,
             tls: super::tls::connector(mode, ca)?,
             timeout: config.upstream.connect_timeout,
+            warned_fallback: AtomicBool::new(false),
         })
     }
 
@@ -52,16 +56,31 @@ impl Connector {
     }
 
     pub async fn connect(&self) -> Result<Stream, ConnectError> {
+        let tcp = self.tcp().await?;
+        let Some(tls) = &self.tls else {
+            return Ok(Stream::Plain(tcp));
+        };
+        match self.negotiate(tcp, tls).await {
+            // As libpq does under prefer: a failed handshake is retried in plaintext, on a new
+            // connection (the server has given up on the first one).
+            Err(ConnectError::Tls { reason, .. }) if self.mode == SslMode::Prefer => {
+                if !self.warned_fallback.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(upstream = %self.addr, %reason, "TLS handshake with upstream failed; sslmode=prefer continues in plaintext (said once)");
+                }
+                Ok(Stream::Plain(self.tcp().await?))
+            }
+            other => other,
+        }
+    }
+
+    async fn tcp(&self) -> Result<TcpStream, ConnectError> {
         let unreachable = |reason: String| ConnectError::Unreachable { addr: self.addr.clone(), reason };
         let tcp = tokio::time::timeout(self.timeout, TcpStream::connect((self.host.as_str(), self.port)))
             .await
             .map_err(|_| unreachable(format!("timed out after {:?}", self.timeout)))?
             .map_err(|e| unreachable(e.to_string()))?;
         let _ = tcp.set_nodelay(true);
-        let Some(tls) = &self.tls else {
-            return Ok(Stream::Plain(tcp));
-        };
-        self.negotiate(tcp, tls).await
+        Ok(tcp)
     }
 
     async fn negotiate(&self, mut tcp: TcpStream, tls: &tokio_rustls::TlsConnector) -> Result<Stream, ConnectError> {
@@ -83,7 +102,7 @@ impl Connector {
                 let s = tokio::time::timeout(self.timeout, tls.connect(name, tcp))
                     .await
                     .map_err(|_| ConnectError::Tls { addr: self.addr.clone(), reason: "timed out".into() })?
-                    .map_err(|e| ConnectError::Tls { addr: self.addr.clone(), reason: e.to_string() })?;
+                    .map_err(|e| ConnectError::Tls { addr: self.addr.clone(), reason: super::tls::describe_handshake_error(&e) })?;
                 Ok(Stream::ClientTls(Box::new(s)))
             }
             b'N' if self.mode == SslMode::Prefer => Ok(Stream::Plain(tcp)),

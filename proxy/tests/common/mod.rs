@@ -27,7 +27,8 @@ impl Proxy {
         let pg = test_support::postgres();
         let mut o = Overrides::default();
         o.flags.insert("upstream.url", format!("postgres://{}", pg.addr()));
-        o.flags.insert("upstream.sslmode", "disable".into());
+        // upstream.sslmode stays at its default (prefer): TLS to a server set up as Citus sets
+        // itself up, as a proxy in front of a stock coordinator does.
         // Tests run many proxies at once: no shared default metrics port unless asked for.
         o.flags.insert("metrics.listen", "off".into());
         for (k, v) in settings {
