@@ -21,10 +21,10 @@ use crate::fill::{Fill, FillGuard, FillWaiter};
 use crate::generations::{new_epoch, read_fields, write_fields, Event, LocalView, Snapshot};
 use crate::key::{Key, KeyParts};
 use crate::memory::MemoryTier;
-use crate::metrics::{load, CacheStats, Counters, Tier};
 use crate::pending::{Pending, Start};
 use crate::policy::{BypassReason, Decision, Policy};
 use crate::redis_tier::RedisTier;
+use crate::stats::{load, CacheStats, Counters, Tier};
 use crate::single_flight::{Flight, SingleFlight};
 use crate::subscriber;
 
@@ -217,7 +217,6 @@ impl Cache {
         let epoch = new_epoch();
         inner.view.rotate(epoch);
         inner.memory.clear();
-        inner.counters.bytes(Tier::Memory, 0);
         if let Some(redis) = &inner.redis {
             match redis.rotate_epoch(epoch, inner.invalidate_timeout).await {
                 Ok(()) => self.publish(Event::Flushed { epoch }),
@@ -294,7 +293,6 @@ impl Inner {
         let (entry, expired) = self.memory.get(key);
         if expired {
             self.counters.evicted(0, 1);
-            self.counters.bytes(Tier::Memory, self.memory.bytes() as u64);
         }
         entry
     }
@@ -308,7 +306,6 @@ impl Inner {
         if out.stored {
             self.counters.store(Tier::Memory);
         }
-        self.counters.bytes(Tier::Memory, self.memory.bytes() as u64);
     }
 
     pub(crate) async fn store_redis(&self, key: &Key, entry: &Entry) {
@@ -400,7 +397,6 @@ impl Inner {
             Event::Flushed { epoch } => {
                 self.view.rotate(epoch);
                 self.memory.clear();
-                self.counters.bytes(Tier::Memory, 0);
             }
         }
     }

@@ -2,13 +2,13 @@
 //! bytes the coordinator sent the first time, from an in-process tier (bounded in bytes) in front
 //! of an optional Redis (single server or cluster) that all proxy instances share.
 //!
-//! The crate parses no SQL (except hint comments): the proxy hands it the router's facts as
-//! plain values, so it does not depend on the router.
+//! The crate parses no SQL: the proxy hands it the router's facts (hint comments included, read by
+//! the router's one hint grammar) as plain values, so it does not depend on the router.
 //!
 //! # Per statement (the proxy's connection loop)
 //!
 //! ```text
-//! facts.hint = hint_ttl(sql);                       // raw text; the parser drops comments
+//! facts.hint = ttl of the router's hint comment, if any;
 //! match cache.decide(&facts, &session) {
 //!     Decision::Bypass(_) => relay upstream,
 //!     Decision::Cache { ttl } => {
@@ -63,14 +63,13 @@ mod facade;
 mod facts;
 mod fill;
 mod generations;
-mod hint;
 mod key;
 mod memory;
-mod metrics;
 mod pending;
 mod policy;
 mod redis_tier;
 mod single_flight;
+mod stats;
 mod subscriber;
 mod upkeep;
 mod volatility;
@@ -82,8 +81,7 @@ pub use facade::{Cache, Lookup};
 pub use facts::{PendingWrites, SessionView, ShardRef, ShardScope, StatementFacts, TableId, WriteScope};
 pub use fill::{Fill, FillGuard, FillWaiter};
 pub use generations::Snapshot;
-pub use hint::hint_ttl;
 pub use key::{Key, KeyBuilder, KeyParts, Protocol, SessionPrefix};
-pub use metrics::{CacheStats, Tier};
+pub use stats::{CacheStats, Tier};
 pub use policy::{BypassReason, Decision, Policy};
 pub use volatility::{function_class, function_is_cacheable, FunctionClass};

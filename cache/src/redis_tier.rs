@@ -61,7 +61,6 @@ pub(crate) struct RedisTier {
     timeout: Duration,
     prefix: String,
     nodes: Vec<String>,
-    cluster: bool,
     connector: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -124,13 +123,8 @@ impl RedisTier {
             timeout: config.redis_timeout,
             prefix: config.redis_prefix.clone(),
             nodes,
-            cluster: config.is_cluster(),
             connector,
         })
-    }
-
-    pub fn is_cluster(&self) -> bool {
-        self.cluster
     }
 
     pub fn nodes(&self) -> &[String] {
@@ -265,18 +259,6 @@ impl RedisTier {
         let mut cmd = redis::cmd("PUBLISH");
         cmd.arg(self.channel()).arg(message);
         self.query::<i64>(self.timeout.max(Duration::from_millis(50)), &cmd).await.map(|_| ())
-    }
-
-    /// Redis's `used_memory` and `evicted_keys` (whole server), for the redis-tier gauges.
-    pub async fn server_stats(&self) -> Result<(u64, u64), CacheError> {
-        let info: String = self.query(self.timeout.max(Duration::from_millis(50)), &redis::cmd("INFO")).await?;
-        let field = |name: &str| {
-            info.lines()
-                .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(':')))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0)
-        };
-        Ok((field("used_memory"), field("evicted_keys")))
     }
 }
 
