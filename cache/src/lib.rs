@@ -51,6 +51,8 @@
 //!   formats, and the generations of every table/shard read: one role never gets another's rows.
 //! - Read-your-writes across instances with Redis: every lookup validates the generations in
 //!   Redis (one round trip, fetched together with the entry); see `facade.rs` for the argument.
+//!   Redis going back in time (restart from an older snapshot, failover to a replica that
+//!   lagged) is noticed by a sequence number that never goes down, and starts a new epoch.
 //!   Without Redis the generations are local and exact (a single instance).
 //! - Fail open: Redis errors, timeouts (`redis_timeout`, a few ms) and the open circuit breaker
 //!   turn into misses or bypasses, never into client errors.

@@ -33,6 +33,7 @@ pub(crate) struct Counters {
     pub expirations_memory: AtomicU64,
     pub invalidations: AtomicU64,
     pub invalidation_failures: AtomicU64,
+    pub redis_resets: AtomicU64,
     bypass: [AtomicU64; BypassReason::ALL.len()],
 }
 
@@ -99,6 +100,10 @@ pub struct CacheStats {
     pub expirations_memory: u64,
     pub invalidations: u64,
     pub invalidation_failures: u64,
+    /// Times this instance found Redis's generations gone back in time or lost (a restart from
+    /// an older snapshot, a failover to a replica that lagged, a lost hash) and installed the new
+    /// epoch that drops everything cached before (instances noticing together install one).
+    pub redis_resets: u64,
     /// (reason label, count) for every bypass reason.
     pub bypass: Vec<(&'static str, u64)>,
 }
