@@ -18,8 +18,10 @@ pub struct RedisServer {
     /// The running child, when the harness started this server.
     child: Mutex<Option<Child>>,
     external: bool,
-    /// Where a server started with [`RedisServer::start_persistent`] keeps `dump.rdb`.
+    /// The private server's working directory (None for an external one).
     data_dir: Option<PathBuf>,
+    /// Started by [`RedisServer::start_persistent`]: `dump.rdb` is kept across restarts.
+    keeps_snapshots: bool,
 }
 
 static SHARED: OnceLock<RedisServer> = OnceLock::new();
@@ -35,10 +37,7 @@ pub fn redis() -> &'static RedisServer {
 impl RedisServer {
     /// Starts a private server on a free port; it stops when dropped or when the process exits.
     pub fn start() -> RedisServer {
-        let port = crate::free_port();
-        let server = RedisServer { host: "127.0.0.1".into(), port, child: Mutex::new(None), external: false, data_dir: None };
-        server.start_again();
-        server
+        RedisServer::start_in_own_dir(false)
     }
 
     /// Starts a private server that keeps its data in an RDB file of its own directory, loaded
@@ -47,12 +46,20 @@ impl RedisServer {
     /// server restarted from an older snapshot would). `DEBUG` is enabled for loopback clients,
     /// for `DEBUG RELOAD NOSAVE` (a rollback without a restart).
     pub fn start_persistent() -> RedisServer {
+        RedisServer::start_in_own_dir(true)
+    }
+
+    /// Every private server runs in a directory of its own: a replica writes the RDB it
+    /// receives there, and a server loads any `dump.rdb` it finds there at start-up, so a
+    /// shared directory would hand one test's data to the next.
+    fn start_in_own_dir(keeps_snapshots: bool) -> RedisServer {
         let port = crate::free_port();
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let dir = std::env::temp_dir().join(format!("citus-proxy-redis-{}-{nanos}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("citus-proxy-redis-{}-{port}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("test harness: cannot create {}: {e}", dir.display()));
         stop_when_this_process_exits(&format!("rm -rf {}", crate::reaper::sh_quote(&dir.to_string_lossy())));
-        let server = RedisServer { host: "127.0.0.1".into(), port, child: Mutex::new(None), external: false, data_dir: Some(dir) };
+        let server =
+            RedisServer { host: "127.0.0.1".into(), port, child: Mutex::new(None), external: false, data_dir: Some(dir), keeps_snapshots };
         server.start_again();
         server
     }
@@ -64,7 +71,7 @@ impl RedisServer {
             .rsplit_once(':')
             .and_then(|(h, p)| p.parse().ok().map(|p| (h.to_string(), p)))
             .unwrap_or_else(|| panic!("CITUS_PROXY_TEST_REDIS={url} must look like redis://HOST:PORT"));
-        RedisServer { host, port, child: Mutex::new(None), external: true, data_dir: None }
+        RedisServer { host, port, child: Mutex::new(None), external: true, data_dir: None, keeps_snapshots: false }
     }
 
     pub fn url(&self) -> String {
@@ -92,7 +99,14 @@ impl RedisServer {
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(["--protected-mode", "no", "--loglevel", "warning"]);
         if let Some(dir) = &self.data_dir {
-            command.arg("--dir").arg(dir).args(["--dbfilename", "dump.rdb", "--enable-debug-command", "local"]);
+            command.arg("--dir").arg(dir).args(["--dbfilename", "dump.rdb"]);
+            if !self.keeps_snapshots {
+                // Killed and restarted empty, even if it wrote an RDB meanwhile (as a replica does).
+                let _ = std::fs::remove_file(dir.join("dump.rdb"));
+            }
+        }
+        if self.keeps_snapshots {
+            command.args(["--enable-debug-command", "local"]);
         }
         let child = command
             .stdin(Stdio::null())
@@ -128,7 +142,7 @@ impl RedisServer {
     /// Writes the RDB snapshot now (`SAVE`); a later `start_again` or `DEBUG RELOAD NOSAVE`
     /// goes back to it.
     pub fn save(&self) {
-        assert!(self.data_dir.is_some(), "test harness: only a server from start_persistent keeps snapshots");
+        assert!(self.keeps_snapshots, "test harness: only a server from start_persistent keeps snapshots");
         let reply = self.command(&["SAVE"]);
         assert_eq!(reply, "+OK", "test harness: redis SAVE failed");
     }
@@ -136,7 +150,7 @@ impl RedisServer {
     /// Restarts the server from its last snapshot, losing everything written since
     /// (`SHUTDOWN NOSAVE`, then a new process that loads the old `dump.rdb`).
     pub fn restart_from_snapshot(&self) {
-        assert!(self.data_dir.is_some(), "test harness: only a server from start_persistent keeps snapshots");
+        assert!(self.keeps_snapshots, "test harness: only a server from start_persistent keeps snapshots");
         // SHUTDOWN answers nothing when it succeeds: it closes the connection and exits.
         let _ = self.command(&["SHUTDOWN", "NOSAVE"]);
         if let Some(mut child) = self.child.lock().unwrap_or_else(|p| p.into_inner()).take() {
@@ -148,7 +162,7 @@ impl RedisServer {
     /// Replaces the data with the last snapshot without restarting: the same process, the same
     /// run id, and clients stay connected (`DEBUG RELOAD NOSAVE`).
     pub fn reload_snapshot(&self) {
-        assert!(self.data_dir.is_some(), "test harness: only a server from start_persistent keeps snapshots");
+        assert!(self.keeps_snapshots, "test harness: only a server from start_persistent keeps snapshots");
         let reply = self.command(&["DEBUG", "RELOAD", "NOSAVE"]);
         assert_eq!(reply, "+OK", "test harness: redis DEBUG RELOAD NOSAVE failed");
     }
