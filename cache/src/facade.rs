@@ -9,6 +9,15 @@
 //! after the write's HINCRBY, hence after its commit. The local view only guesses the key (one
 //! round trip in the common case: generations and entry fetched together); it is never trusted.
 //! When Redis cannot be asked, nothing is served from any tier (fail open to the coordinator).
+//!
+//! The argument needs Redis never to go back in time, which a restart from an older snapshot, a
+//! failover to a replica that lagged or a reload of an old RDB all do: the counters return to
+//! values this instance already used (its in-process entries under them predate later writes),
+//! and entries stored back then come back with the data. So every answer's `seq` is checked
+//! against the highest one seen before the request (`generations.rs`); a lower one, or a hash
+//! without an epoch, resets: the in-process tier is emptied and a new epoch installed in Redis
+//! (one atomic step, so instances that notice together agree on one), which makes every key
+//! derived before unreachable in both tiers. Nothing is served from the answer that noticed.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,13 +27,13 @@ use crate::entry::Entry;
 use crate::error::CacheError;
 use crate::facts::{SessionView, StatementFacts, WriteScope};
 use crate::fill::{Fill, FillGuard, FillWaiter};
-use crate::generations::{new_epoch, read_fields, write_fields, Event, LocalView, Snapshot};
+use crate::generations::{new_epoch, read_fields, write_fields, Event, LocalView, Observed, Reading, Snapshot};
 use crate::key::{Key, KeyParts};
 use crate::memory::MemoryTier;
-use crate::metrics::{load, CacheStats, Counters, Tier};
 use crate::pending::{Pending, Start};
 use crate::policy::{BypassReason, Decision, Policy};
-use crate::redis_tier::RedisTier;
+use crate::redis_tier::{RedisTier, Replace};
+use crate::stats::{load, CacheStats, Counters, Tier};
 use crate::single_flight::{Flight, SingleFlight};
 use crate::subscriber;
 
@@ -187,6 +196,7 @@ impl Cache {
         // serves no instance's lookups either, so that is given up on at once (and replayed).
         let deadline = Instant::now() + inner.invalidation_budget;
         let mut limit = inner.invalidate_timeout;
+        let seen = inner.view.seen();
         let outcome = loop {
             match redis.bump_gens(&fields, limit).await {
                 Err(CacheError::Timeout(_)) if Instant::now() < deadline => {
@@ -196,12 +206,9 @@ impl Cache {
             }
         };
         match outcome {
-            Ok((Some(epoch), values)) => {
-                inner.view.observe(epoch, &values);
-                self.publish(Event::Bumped { epoch, values });
+            Ok(reading) => {
+                inner.after_bump(redis, &fields, reading, seen).await;
             }
-            // Redis lost its data: the next read installs a new epoch, so nothing old survives.
-            Ok((None, _)) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "cache: invalidation not published; serving nothing cached until it is");
                 inner.counters.invalidation_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -217,10 +224,9 @@ impl Cache {
         let epoch = new_epoch();
         inner.view.rotate(epoch);
         inner.memory.clear();
-        inner.counters.bytes(Tier::Memory, 0);
         if let Some(redis) = &inner.redis {
-            match redis.rotate_epoch(epoch, inner.invalidate_timeout).await {
-                Ok(()) => self.publish(Event::Flushed { epoch }),
+            match redis.rotate_epoch(Replace::Any, epoch, inner.view.seen() + 1, inner.invalidate_timeout).await {
+                Ok((now, seq)) => inner.adopt(now, seq, true),
                 Err(e) => {
                     tracing::warn!(error = %e, "cache: flush not published; serving nothing cached until it is");
                     inner.pending_lock().set_rotate(epoch);
@@ -249,6 +255,7 @@ impl Cache {
             expirations_memory: load(&c.expirations_memory),
             invalidations: load(&c.invalidations),
             invalidation_failures: load(&c.invalidation_failures),
+            redis_resets: load(&c.redis_resets),
             bypass: c.bypass_counts(),
         }
     }
@@ -266,15 +273,6 @@ impl Cache {
         false
     }
 
-    /// Announces an event to the other instances without delaying the caller: it is only a hint.
-    fn publish(&self, event: Event) {
-        let cache = self.clone();
-        tokio::spawn(async move {
-            if let Some(redis) = &cache.inner.redis {
-                let _ = redis.publish(&event.encode()).await;
-            }
-        });
-    }
 }
 
 impl Inner {
@@ -294,7 +292,6 @@ impl Inner {
         let (entry, expired) = self.memory.get(key);
         if expired {
             self.counters.evicted(0, 1);
-            self.counters.bytes(Tier::Memory, self.memory.bytes() as u64);
         }
         entry
     }
@@ -308,7 +305,6 @@ impl Inner {
         if out.stored {
             self.counters.store(Tier::Memory);
         }
-        self.counters.bytes(Tier::Memory, self.memory.bytes() as u64);
     }
 
     pub(crate) async fn store_redis(&self, key: &Key, entry: &Entry) {
@@ -331,29 +327,134 @@ impl Inner {
         if !self.replay_pending(redis).await {
             return Lookup::Bypass(BypassReason::Unavailable);
         }
+        let seen = self.view.seen();
         let guess = self.view.snapshot(fields);
         let guess_key = Key::derive(parts, &guess);
-        let actual: Snapshot = if let Some(entry) = self.memory_get(&guess_key) {
+        let reading = if let Some(entry) = self.memory_get(&guess_key) {
             match redis.fetch_gens(fields).await {
-                Ok(actual) if actual == guess => return Lookup::Hit { entry, tier: Tier::Memory },
-                Ok(actual) => actual,
+                Ok(reading) if reading.confirms(&guess, seen) => {
+                    self.view.saw(reading.seq);
+                    return Lookup::Hit { entry, tier: Tier::Memory };
+                }
+                Ok(reading) => reading,
                 Err(_) => return Lookup::Bypass(BypassReason::Unavailable),
             }
         } else {
             let (gens, got) = tokio::join!(redis.fetch_gens(fields), redis.get_entry(&guess_key));
-            let Ok(actual) = gens else { return Lookup::Bypass(BypassReason::Unavailable) };
-            if actual == guess {
+            let Ok(reading) = gens else { return Lookup::Bypass(BypassReason::Unavailable) };
+            if reading.confirms(&guess, seen) {
+                self.view.saw(reading.seq);
                 return self.redis_outcome(guess_key, got);
             }
-            actual
+            reading
         };
-        self.view.observe(actual.epoch(), actual.gens());
+        let Some(actual) = self.current(redis, fields, reading, seen).await else {
+            return Lookup::Bypass(BypassReason::Unavailable);
+        };
         let key = Key::derive(parts, &actual);
         if let Some(entry) = self.memory_get(&key) {
             return Lookup::Hit { entry, tier: Tier::Memory };
         }
         let got = redis.get_entry(&key).await;
         self.redis_outcome(key, got)
+    }
+
+    /// The generations `reading` shows, once it is known to be no older than `seen` (the `seq`
+    /// seen before it was requested). Otherwise Redis went back in time or lost the hash: reset
+    /// and read again under the new epoch. None when Redis cannot be asked or trusted now.
+    async fn current(&self, redis: &RedisTier, fields: &[String], mut reading: Reading, mut seen: u64) -> Option<Snapshot> {
+        for _ in 0..2 {
+            match reading.epoch {
+                Some(epoch) if reading.seq >= seen => {
+                    let pairs = reading.pairs(fields);
+                    if self.view.observe(epoch, reading.seq, &pairs) == Observed::NewEpoch {
+                        self.memory.clear();
+                    }
+                    return Some(Snapshot::new(epoch, pairs));
+                }
+                found => {
+                    if !self.reset(redis, found, reading.seq, seen).await {
+                        return None;
+                    }
+                    seen = self.view.seen();
+                    reading = redis.fetch_gens(fields).await.ok()?;
+                }
+            }
+        }
+        None
+    }
+
+    /// Takes in the reading a write's bumps returned (`seen`: the `seq` seen before they were
+    /// sent), announcing it; or resets if it shows Redis went back in time or lost the hash.
+    async fn after_bump(&self, redis: &RedisTier, fields: &[String], reading: Reading, seen: u64) -> bool {
+        match reading.epoch {
+            // The bump itself raised `seq`, so anything short of `seen + 1` went back in time.
+            Some(epoch) if reading.seq > seen => {
+                let values = reading.pairs(fields);
+                if self.view.observe(epoch, reading.seq, &values) == Observed::NewEpoch {
+                    self.memory.clear();
+                }
+                self.publish(Event::Bumped { epoch, seq: reading.seq, values });
+                true
+            }
+            found => self.reset(redis, found, reading.seq, seen).await,
+        }
+    }
+
+    /// Redis's generations cannot be trusted: its `seq` is below `seen` (it went back in time)
+    /// or it has no epoch (it lost the hash, or never had one). Everything cached before is
+    /// invalid: the in-process tier is emptied and a new epoch replaces `found` in Redis, unless
+    /// another instance has replaced it already (then that one is taken). True once Redis has
+    /// an epoch this instance may use; if Redis cannot be told, a flush is kept pending, so
+    /// nothing is served until it is.
+    async fn reset(&self, redis: &RedisTier, found: Option<u64>, found_seq: u64, seen: u64) -> bool {
+        let went_back = found_seq < seen || (found.is_none() && seen > 0);
+        self.memory.clear();
+        let epoch = new_epoch();
+        let floor = found_seq.max(self.view.seen()) + 1;
+        let outcome = redis.rotate_epoch(Replace::Seen(found), epoch, floor, self.invalidate_timeout).await;
+        // Concurrent lookups notice together; only the one whose epoch won (or will, from the
+        // pending flush) reports it.
+        if went_back && outcome.as_ref().map_or(true, |(now, _)| *now == Some(epoch)) {
+            self.counters.redis_resets.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::warn!(
+                seq = found_seq,
+                seen,
+                "cache: redis went back in time (restarted from an older snapshot, failed over to a replica that lagged, or lost its data); a new epoch drops everything cached before"
+            );
+        }
+        match outcome {
+            Ok((Some(now), seq)) => {
+                self.adopt(Some(now), seq, now == epoch);
+                true
+            }
+            Ok((None, _)) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, "cache: new epoch not installed; serving nothing cached until it is");
+                self.pending_lock().set_rotate(epoch);
+                false
+            }
+        }
+    }
+
+    /// Takes in the epoch a rotation left in Redis and, if it is this instance's (`announce`),
+    /// announces it, so the other instances drop their in-process tier at once rather than at
+    /// their next reading.
+    fn adopt(&self, epoch: Option<u64>, seq: u64, announce: bool) {
+        let Some(epoch) = epoch else { return };
+        if self.view.observe(epoch, seq, &[]) == Observed::NewEpoch {
+            self.memory.clear();
+        }
+        if announce {
+            self.publish(Event::Flushed { epoch, seq });
+        }
+    }
+
+    /// Announces an event to the other instances without delaying the caller: it is only a hint.
+    fn publish(&self, event: Event) {
+        if let Some(redis) = &self.redis {
+            redis.publish_detached(event.encode());
+        }
     }
 
     /// A Redis GET's result under validated generations: a hit is copied into memory.
@@ -377,16 +478,19 @@ impl Inner {
         };
         let mut ok = true;
         if let Some(epoch) = token.work.rotate {
-            ok = redis.rotate_epoch(epoch, self.invalidate_timeout).await.is_ok();
+            ok = match redis.rotate_epoch(Replace::Any, epoch, self.view.seen() + 1, self.invalidate_timeout).await {
+                Ok((now, seq)) => {
+                    self.adopt(now, seq, true);
+                    true
+                }
+                Err(_) => false,
+            };
         }
         if ok && !token.work.fields.is_empty() {
             let fields: Vec<String> = token.work.fields.iter().cloned().collect();
+            let seen = self.view.seen();
             ok = match redis.bump_gens(&fields, self.invalidate_timeout).await {
-                Ok((Some(epoch), values)) => {
-                    self.view.observe(epoch, &values);
-                    true
-                }
-                Ok((None, _)) => true,
+                Ok(reading) => self.after_bump(redis, &fields, reading, seen).await,
                 Err(_) => false,
             };
         }
@@ -396,12 +500,24 @@ impl Inner {
     /// An event from another instance.
     fn apply(&self, event: Event) {
         match event {
-            Event::Bumped { epoch, values } => self.view.observe(epoch, &values),
-            Event::Flushed { epoch } => {
-                self.view.rotate(epoch);
-                self.memory.clear();
-                self.counters.bytes(Tier::Memory, 0);
+            Event::Bumped { epoch, seq, values } => {
+                if self.view.observe(epoch, seq, &values) == Observed::NewEpoch {
+                    self.memory.clear();
+                }
             }
+            Event::Flushed { epoch, seq } => {
+                self.memory.clear();
+                self.view.observe(epoch, seq, &[]);
+            }
+        }
+    }
+
+    /// Reads Redis's epoch and `seq` alone, so that a rollback is noticed (and the in-process
+    /// tier dropped) soon even while this instance serves nothing.
+    pub(crate) async fn check_redis(&self, redis: &RedisTier) {
+        let seen = self.view.seen();
+        if let Ok(reading) = redis.fetch_gens(&[]).await {
+            let _ = self.current(redis, &[], reading, seen).await;
         }
     }
 }

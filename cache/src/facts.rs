@@ -1,5 +1,5 @@
 //! What the proxy tells the cache about a statement, a session and a write. The cache does not
-//! parse SQL (apart from hint comments): the router's analysis arrives here as plain values.
+//! parse SQL: the router's analysis arrives here as plain values.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -72,7 +72,7 @@ pub struct StatementFacts {
     pub touches_temp_or_catalog: bool,
     /// Reads a view or a relation missing from the metadata snapshot.
     pub reads_unknown_relation: bool,
-    /// From [`crate::hint_ttl`] on the raw statement text.
+    /// The TTL of the statement's hint comment (read by the router from the raw text).
     pub hint: Option<Duration>,
     /// The router's literal-stripped shape hash (matched against `shape` rules).
     pub shape: u64,

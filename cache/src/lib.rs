@@ -2,13 +2,13 @@
 //! bytes the coordinator sent the first time, from an in-process tier (bounded in bytes) in front
 //! of an optional Redis (single server or cluster) that all proxy instances share.
 //!
-//! The crate parses no SQL (except hint comments): the proxy hands it the router's facts as
-//! plain values, so it does not depend on the router.
+//! The crate parses no SQL: the proxy hands it the router's facts (hint comments included, read by
+//! the router's one hint grammar) as plain values, so it does not depend on the router.
 //!
 //! # Per statement (the proxy's connection loop)
 //!
 //! ```text
-//! facts.hint = hint_ttl(sql);                       // raw text; the parser drops comments
+//! facts.hint = ttl of the router's hint comment, if any;
 //! match cache.decide(&facts, &session) {
 //!     Decision::Bypass(_) => relay upstream,
 //!     Decision::Cache { ttl } => {
@@ -51,6 +51,8 @@
 //!   formats, and the generations of every table/shard read: one role never gets another's rows.
 //! - Read-your-writes across instances with Redis: every lookup validates the generations in
 //!   Redis (one round trip, fetched together with the entry); see `facade.rs` for the argument.
+//!   Redis going back in time (restart from an older snapshot, failover to a replica that
+//!   lagged) is noticed by a sequence number that never goes down, and starts a new epoch.
 //!   Without Redis the generations are local and exact (a single instance).
 //! - Fail open: Redis errors, timeouts (`redis_timeout`, a few ms) and the open circuit breaker
 //!   turn into misses or bypasses, never into client errors.
@@ -63,14 +65,13 @@ mod facade;
 mod facts;
 mod fill;
 mod generations;
-mod hint;
 mod key;
 mod memory;
-mod metrics;
 mod pending;
 mod policy;
 mod redis_tier;
 mod single_flight;
+mod stats;
 mod subscriber;
 mod upkeep;
 mod volatility;
@@ -82,8 +83,7 @@ pub use facade::{Cache, Lookup};
 pub use facts::{PendingWrites, SessionView, ShardRef, ShardScope, StatementFacts, TableId, WriteScope};
 pub use fill::{Fill, FillGuard, FillWaiter};
 pub use generations::Snapshot;
-pub use hint::hint_ttl;
 pub use key::{Key, KeyBuilder, KeyParts, Protocol, SessionPrefix};
-pub use metrics::{CacheStats, Tier};
+pub use stats::{CacheStats, Tier};
 pub use policy::{BypassReason, Decision, Policy};
 pub use volatility::{function_class, function_is_cacheable, FunctionClass};

@@ -19,11 +19,41 @@ use crate::breaker::Breaker;
 use crate::config::CacheConfig;
 use crate::entry::Entry;
 use crate::error::CacheError;
-use crate::generations::{new_epoch, Snapshot, EPOCH_FIELD};
+use crate::generations::{Reading, EPOCH_FIELD, SEQ_FIELD};
 use crate::key::Key;
 
 /// Connection establishment runs in the background, so it may take longer than an operation.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Installs a new epoch in the generations hash (KEYS[1]) in one step, so that instances racing
+/// to replace the same epoch agree on one winner. ARGV: the epoch the caller saw ('' for none,
+/// '*' to replace whatever is there), the new epoch, the lowest `seq` to end at (above every
+/// `seq` the caller has seen, so it does not take its own new epoch for a rollback), and the
+/// names of the epoch and seq fields. `seq` goes up by at least one and never down. Returns the
+/// epoch now in the hash ('' for none) and its `seq`: the caller's when it won.
+const ROTATE: &str = r"
+local epoch = redis.call('HGET', KEYS[1], ARGV[4]) or ''
+if ARGV[1] ~= '*' and ARGV[1] ~= epoch then
+  return {epoch, tonumber(redis.call('HGET', KEYS[1], ARGV[5]) or '0')}
+end
+local seq = redis.call('HINCRBY', KEYS[1], ARGV[5], 1)
+local floor = tonumber(ARGV[3])
+if seq < floor then
+  seq = redis.call('HINCRBY', KEYS[1], ARGV[5], floor - seq)
+end
+redis.call('HSET', KEYS[1], ARGV[4], ARGV[2])
+return {ARGV[2], seq}
+";
+
+/// Which epoch a rotation may replace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Replace {
+    /// Whatever is there (a flush).
+    Any,
+    /// Only this one, or none (None): the epoch a reading showed, unless another instance has
+    /// replaced it since.
+    Seen(Option<u64>),
+}
 
 #[derive(Clone)]
 pub(crate) enum Conn {
@@ -61,7 +91,6 @@ pub(crate) struct RedisTier {
     timeout: Duration,
     prefix: String,
     nodes: Vec<String>,
-    cluster: bool,
     connector: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -124,13 +153,8 @@ impl RedisTier {
             timeout: config.redis_timeout,
             prefix: config.redis_prefix.clone(),
             nodes,
-            cluster: config.is_cluster(),
             connector,
         })
-    }
-
-    pub fn is_cluster(&self) -> bool {
-        self.cluster
     }
 
     pub fn nodes(&self) -> &[String] {
@@ -213,70 +237,76 @@ impl RedisTier {
         self.query::<()>(self.timeout, &cmd).await
     }
 
-    /// The current generations of `fields`. A missing epoch means Redis lost the hash (or never
-    /// had it): a fresh random epoch is installed first (HSETNX, so concurrent instances agree).
-    pub async fn fetch_gens(&self, fields: &[String]) -> Result<Snapshot, CacheError> {
-        for _ in 0..2 {
-            let mut cmd = redis::cmd("HMGET");
-            cmd.arg(self.gens_key()).arg(EPOCH_FIELD).arg(fields);
-            let values: Vec<Option<u64>> = self.query(self.timeout, &cmd).await?;
-            if values.len() != fields.len() + 1 {
-                return Err(CacheError::Corrupt("HMGET answered the wrong number of values"));
-            }
-            if let Some(epoch) = values[0] {
-                let gens = fields.iter().cloned().zip(values[1..].iter().map(|v| v.unwrap_or(0))).collect();
-                return Ok(Snapshot::new(epoch, gens));
-            }
-            let mut init = redis::cmd("HSETNX");
-            init.arg(self.gens_key()).arg(EPOCH_FIELD).arg(new_epoch());
-            self.query::<i64>(self.timeout, &init).await?;
+    /// The epoch, `seq` and current counters of `fields`, in one HMGET.
+    pub async fn fetch_gens(&self, fields: &[String]) -> Result<Reading, CacheError> {
+        let mut cmd = redis::cmd("HMGET");
+        cmd.arg(self.gens_key()).arg(EPOCH_FIELD).arg(SEQ_FIELD).arg(fields);
+        let values: Vec<Option<u64>> = self.query(self.timeout, &cmd).await?;
+        let [epoch, seq, counters @ ..] = values.as_slice() else {
+            return Err(CacheError::Corrupt("HMGET answered too few values"));
+        };
+        if counters.len() != fields.len() {
+            return Err(CacheError::Corrupt("HMGET answered the wrong number of values"));
         }
-        Err(CacheError::Corrupt("no epoch after HSETNX"))
+        Ok(Reading { epoch: *epoch, seq: seq.unwrap_or(0), values: counters.iter().map(|v| v.unwrap_or(0)).collect() })
     }
 
-    /// Increments `fields` (each HINCRBY is atomic; the pipeline targets one hash, so it routes
-    /// in a cluster) and reads the epoch; returns the epoch (None if Redis has none, i.e. it just
-    /// lost its data: the next read installs a new epoch anyway) and the new values.
-    pub async fn bump_gens(&self, fields: &[String], limit: Duration) -> Result<(Option<u64>, Vec<(String, u64)>), CacheError> {
+    /// Increments `fields` and `seq` (each HINCRBY is atomic; the pipeline targets one hash, so
+    /// it routes in a cluster) and reads the epoch: the reading after the increments.
+    pub async fn bump_gens(&self, fields: &[String], limit: Duration) -> Result<Reading, CacheError> {
         let key = self.gens_key();
         let mut pipe = redis::pipe();
         for f in fields {
             pipe.cmd("HINCRBY").arg(&key).arg(f).arg(1);
         }
+        pipe.cmd("HINCRBY").arg(&key).arg(SEQ_FIELD).arg(1);
         pipe.cmd("HGET").arg(&key).arg(EPOCH_FIELD);
         let mut all: Vec<Value> = self.run_unguarded(limit, |mut c| async move { pipe.query_async(&mut c).await }).await?;
         let corrupt = |_| CacheError::Corrupt("HINCRBY/HGET answered a non-integer");
         let epoch = Option::<u64>::from_redis_value(all.pop().unwrap_or(Value::Nil)).map_err(corrupt)?;
+        let seq = u64::from_redis_value(all.pop().unwrap_or(Value::Nil)).map_err(corrupt)?;
         let values = all.iter().map(u64::from_redis_value_ref).collect::<Result<Vec<u64>, _>>().map_err(corrupt)?;
         if values.len() != fields.len() {
             return Err(CacheError::Corrupt("HINCRBY answered the wrong number of values"));
         }
-        Ok((epoch, fields.iter().cloned().zip(values).collect()))
+        Ok(Reading { epoch, seq, values })
     }
 
-    /// Installs a new epoch: every key derived before is unreachable on every instance.
-    pub async fn rotate_epoch(&self, epoch: u64, limit: Duration) -> Result<(), CacheError> {
-        let mut cmd = redis::cmd("HSET");
-        cmd.arg(self.gens_key()).arg(EPOCH_FIELD).arg(epoch);
-        self.query::<i64>(limit, &cmd).await.map(|_| ())
-    }
-
-    pub async fn publish(&self, message: &str) -> Result<(), CacheError> {
-        let mut cmd = redis::cmd("PUBLISH");
-        cmd.arg(self.channel()).arg(message);
-        self.query::<i64>(self.timeout.max(Duration::from_millis(50)), &cmd).await.map(|_| ())
-    }
-
-    /// Redis's `used_memory` and `evicted_keys` (whole server), for the redis-tier gauges.
-    pub async fn server_stats(&self) -> Result<(u64, u64), CacheError> {
-        let info: String = self.query(self.timeout.max(Duration::from_millis(50)), &redis::cmd("INFO")).await?;
-        let field = |name: &str| {
-            info.lines()
-                .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(':')))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0)
+    /// Installs `epoch` unless `replace` forbids it (see [`ROTATE`]), with `seq` at least
+    /// `floor`; every key derived before is unreachable on every instance. Returns the epoch now
+    /// in Redis and its `seq`. Not behind the breaker: like an invalidation, it must be tried.
+    pub async fn rotate_epoch(&self, replace: Replace, epoch: u64, floor: u64, limit: Duration) -> Result<(Option<u64>, u64), CacheError> {
+        let expected = match replace {
+            Replace::Any => "*".to_string(),
+            Replace::Seen(None) => String::new(),
+            Replace::Seen(Some(e)) => e.to_string(),
         };
-        Ok((field("used_memory"), field("evicted_keys")))
+        // EVAL, not EVALSHA: rotations are rare, and right after a restart (when they matter)
+        // the server's script cache is empty, which would cost two more round trips.
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(ROTATE).arg(1).arg(self.gens_key()).arg(expected).arg(epoch).arg(floor).arg(EPOCH_FIELD).arg(SEQ_FIELD);
+        let (now, seq): (String, u64) = self.run_unguarded(limit, |mut c| async move { cmd.query_async(&mut c).await }).await?;
+        if now.is_empty() {
+            return Ok((None, seq));
+        }
+        let now = now.parse().map_err(|_| CacheError::Corrupt("the epoch in redis is not a number"))?;
+        Ok((Some(now), seq))
+    }
+
+    /// Announces `message` on the channel in the background, without delaying the caller: it is
+    /// only a hint. Skipped while the breaker is not closed; its outcome does not feed it.
+    pub fn publish_detached(&self, message: String) {
+        if self.breaker_state() != "closed" {
+            return;
+        }
+        let Some(mut conn) = self.conn.get().cloned() else { return };
+        let channel = self.channel();
+        let limit = self.timeout.max(Duration::from_millis(50));
+        tokio::spawn(async move {
+            let mut cmd = redis::cmd("PUBLISH");
+            cmd.arg(channel).arg(message);
+            let _ = tokio::time::timeout(limit, cmd.query_async::<i64>(&mut conn)).await;
+        });
     }
 }
 

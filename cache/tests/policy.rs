@@ -137,8 +137,8 @@ fn hints_opt_in_and_set_the_ttl() {
     let other = TableId::new("public", "unlisted");
     let facts = StatementFacts { tables: vec![other.clone()], ..read(None) };
     assert_eq!(bypass(&facts, &session("a")), Some(BypassReason::NotOptedIn));
-    let sql = "/* citus-proxy: cache ttl=500ms */ SELECT * FROM unlisted";
-    let facts = StatementFacts { tables: vec![other], hint: hint_ttl(sql), ..read(None) };
+    // The router reads `/* citus-proxy: cache ttl=500ms */` and hands over its TTL.
+    let facts = StatementFacts { tables: vec![other], hint: Some(Duration::from_millis(500)), ..read(None) };
     assert_eq!(policy().decide(&facts, &session("a")), Decision::Cache { ttl: Duration::from_millis(500) });
     // A hint does not override the never-cached rules.
     let facts = StatementFacts { functions: vec!["now".into()], ..facts };

@@ -1,7 +1,9 @@
 //! The cache's correctness checker: many concurrent clients on two proxy instances sharing one
 //! Redis mix reads and writes of versioned rows, and no read may return a version older than the
-//! last write committed before the read began. Run once with Redis up throughout and once with
-//! Redis killed and restarted mid-run; either way no client sees an error.
+//! last write committed before the read began. Run with Redis up throughout, with Redis killed
+//! and restarted empty mid-run, and with Redis rolled back mid-run to a snapshot taken earlier in
+//! the run (restarted from its old RDB file, or the file reloaded in place); in every case no
+//! client sees an error.
 
 mod common;
 
@@ -33,7 +35,22 @@ impl Tally {
     }
 }
 
-async fn run_checker(name: &str, restart_redis: bool) {
+/// What happens to Redis during the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    None,
+    /// Killed, down for a second, restarted empty.
+    Restart,
+    /// SAVE early, then SHUTDOWN NOSAVE and a restart that loads that old snapshot.
+    RestartFromSnapshot,
+    /// SAVE early, then DEBUG RELOAD NOSAVE: the old snapshot replaces the data in place.
+    ReloadSnapshot,
+}
+
+async fn run_checker(name: &str, fault: Fault) {
+    // One run at a time: on a small machine four concurrent runs starve each other of load.
+    static ONE_AT_A_TIME: std::sync::OnceLock<tokio::sync::Mutex<()>> = std::sync::OnceLock::new();
+    let _turn = ONE_AT_A_TIME.get_or_init(|| tokio::sync::Mutex::new(())).lock().await;
     let citus = test_support::citus();
     let url = if citus.is_real() { citus.url().to_string() } else { citus.private_copy(name) };
     let db = url.rsplit('/').next().unwrap_or(name).split('?').next().unwrap_or(name).to_string();
@@ -43,7 +60,10 @@ async fn run_checker(name: &str, restart_redis: bool) {
         .await
         .expect("reset the versioned rows");
 
-    let redis = RedisServer::start();
+    let redis = match fault {
+        Fault::RestartFromSnapshot | Fault::ReloadSnapshot => RedisServer::start_persistent(),
+        Fault::None | Fault::Restart => RedisServer::start(),
+    };
     let prefix = format!("checker-{name}");
     let settings: Vec<(&'static str, &str)> = vec![
         ("cache.tables", "users=60s"),
@@ -128,31 +148,67 @@ async fn run_checker(name: &str, restart_redis: bool) {
         }
     }
 
-    let started = Instant::now();
-    if restart_redis {
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        redis.stop();
-        tokio::time::sleep(Duration::from_millis(1000)).await;
-        redis.start_again();
+    // Phases are counted in completed writes, not seconds, so that a busy machine (fewer
+    // statements per second) still puts enough work into each; the deadline only bounds a hang.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let writes_done = |n: u64| {
+        let tally = Arc::clone(&tally);
+        async move {
+            while tally.writes.load(Ordering::Relaxed) < n {
+                assert!(Instant::now() < deadline, "the checker's clients stalled: fewer than {n} writes in 120 s");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    match fault {
+        Fault::None => {}
+        Fault::Restart => {
+            writes_done(40).await;
+            redis.stop();
+            tokio::time::sleep(Duration::from_millis(1000)).await;
+            redis.start_again();
+        }
+        Fault::RestartFromSnapshot | Fault::ReloadSnapshot => {
+            // The snapshot holds the counters and entries of the first writes; the writes after
+            // it (and the entries cached under their counters) are what Redis forgets.
+            writes_done(40).await;
+            let redis = &redis;
+            tokio::task::block_in_place(|| redis.save());
+            let saved_at = tally.writes.load(Ordering::Relaxed);
+            writes_done(saved_at + 60).await;
+            tokio::task::block_in_place(|| {
+                if fault == Fault::RestartFromSnapshot {
+                    redis.restart_from_snapshot()
+                } else {
+                    redis.reload_snapshot()
+                }
+            });
+        }
     }
-    tokio::time::sleep(Duration::from_millis(4000).saturating_sub(started.elapsed())).await;
+    let faulted_at = tally.writes.load(Ordering::Relaxed);
+    writes_done(faulted_at + 150).await;
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
         t.await.expect("client task");
     }
     let hits: u64 = proxies.iter().map(|p| p.ctx.cache.as_ref().map_or(0, |c| c.stats().hits_memory + c.stats().hits_redis)).sum();
+    let resets: Vec<u64> = proxies.iter().map(|p| p.ctx.cache.as_ref().map_or(0, |c| c.stats().redis_resets)).collect();
     let (reads, writes) = (tally.reads.load(Ordering::Relaxed), tally.writes.load(Ordering::Relaxed));
     let first = tally.first_problem.lock().unwrap_or_else(|p| p.into_inner()).clone();
     assert_eq!(tally.errors.load(Ordering::Relaxed), 0, "client errors: first {first:?}");
     let failures: Vec<u64> = proxies.iter().map(|p| p.ctx.cache.as_ref().map_or(0, |c| c.stats().invalidation_failures)).collect();
+    let stale = tally.stale.load(Ordering::Relaxed);
+    eprintln!("{name}: {reads} reads, {writes} writes, {hits} cache hits, {stale} stale, resets per proxy {resets:?}");
     assert_eq!(
-        tally.stale.load(Ordering::Relaxed),
+        stale,
         0,
-        "stale reads ({reads} reads, {writes} writes, invalidation failures per proxy {failures:?}): first {first:?}"
+        "stale reads ({reads} reads, {writes} writes, {hits} hits, invalidation failures per proxy {failures:?}, redis resets per proxy {resets:?}): first {first:?}"
     );
     assert!(writes > 50 && reads > 500, "too little load to mean anything: {reads} reads, {writes} writes");
     assert!(hits > reads / 10, "the cache was barely used ({hits} hits of {reads} reads): the checker proves nothing");
-    eprintln!("{name}: {reads} reads, {writes} writes, {hits} cache hits, 0 stale, 0 errors");
+    if matches!(fault, Fault::RestartFromSnapshot | Fault::ReloadSnapshot) {
+        assert!(resets.iter().any(|&n| n > 0), "no proxy noticed Redis going back in time: the run proves nothing");
+    }
     for p in proxies {
         p.stop().await;
     }
@@ -160,10 +216,20 @@ async fn run_checker(name: &str, restart_redis: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_read_is_older_than_a_committed_write() {
-    run_checker("cache_checker", false).await;
+    run_checker("cache_checker", Fault::None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_stale_read_and_no_error_while_redis_restarts() {
-    run_checker("cache_checker_restart", true).await;
+    run_checker("cache_checker_restart", Fault::Restart).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_stale_read_when_redis_restarts_from_an_older_snapshot() {
+    run_checker("cache_checker_rollback", Fault::RestartFromSnapshot).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_stale_read_when_redis_reloads_an_older_snapshot_in_place() {
+    run_checker("cache_checker_reload", Fault::ReloadSnapshot).await;
 }

@@ -1,18 +1,10 @@
-//! Counters kept twice: as atomics for `SHOW CACHE`, and through the `metrics` facade under the
-//! names docs/metrics.md fixes (`citus_proxy_cache_*`).
+//! The cache's counters, kept as atomics and read as one [`CacheStats`]: the proxy copies them
+//! into its Prometheus registry before each scrape (`proxy/src/metrics/cache.rs`) and shows them
+//! in `SHOW CACHE`. That is the only way out; the crate records into no global recorder.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use metrics::{counter, gauge};
-
 use crate::policy::BypassReason;
-
-pub(crate) const HITS: &str = "citus_proxy_cache_hits_total";
-pub(crate) const MISSES: &str = "citus_proxy_cache_misses_total";
-pub(crate) const STORES: &str = "citus_proxy_cache_stores_total";
-pub(crate) const EVICTIONS: &str = "citus_proxy_cache_evictions_total";
-pub(crate) const BYTES: &str = "citus_proxy_cache_bytes";
-pub(crate) const BYPASS: &str = "citus_proxy_cache_bypass_total";
 
 /// A cache tier, the `tier` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +33,7 @@ pub(crate) struct Counters {
     pub expirations_memory: AtomicU64,
     pub invalidations: AtomicU64,
     pub invalidation_failures: AtomicU64,
+    pub redis_resets: AtomicU64,
     bypass: [AtomicU64; BypassReason::ALL.len()],
 }
 
@@ -51,44 +44,26 @@ fn add(c: &AtomicU64, n: u64) {
 impl Counters {
     pub fn hit(&self, tier: Tier) {
         add(if tier == Tier::Memory { &self.hits_memory } else { &self.hits_redis }, 1);
-        counter!(HITS, "tier" => tier.as_str()).increment(1);
     }
 
     pub fn miss(&self) {
         add(&self.misses, 1);
-        counter!(MISSES).increment(1);
     }
 
     pub fn store(&self, tier: Tier) {
         add(if tier == Tier::Memory { &self.stores_memory } else { &self.stores_redis }, 1);
-        counter!(STORES, "tier" => tier.as_str()).increment(1);
     }
 
-    /// Capacity evictions; TTL expirations are counted apart (not in the metric).
+    /// Capacity evictions and TTL expirations, counted apart.
     pub fn evicted(&self, evicted: u64, expired: u64) {
         add(&self.expirations_memory, expired);
-        if evicted > 0 {
-            add(&self.evictions_memory, evicted);
-            counter!(EVICTIONS, "tier" => Tier::Memory.as_str()).increment(evicted);
-        }
-    }
-
-    /// Keys Redis itself evicted (from INFO's evicted_keys delta).
-    pub fn redis_evicted(&self, n: u64) {
-        if n > 0 {
-            counter!(EVICTIONS, "tier" => Tier::Redis.as_str()).increment(n);
-        }
-    }
-
-    pub fn bytes(&self, tier: Tier, bytes: u64) {
-        gauge!(BYTES, "tier" => tier.as_str()).set(bytes as f64);
+        add(&self.evictions_memory, evicted);
     }
 
     pub fn bypass(&self, reason: BypassReason) {
         if let Some(i) = BypassReason::ALL.iter().position(|r| *r == reason) {
             add(&self.bypass[i], 1);
         }
-        counter!(BYPASS, "reason" => reason.as_str()).increment(1);
     }
 
     pub fn bypass_counts(&self) -> Vec<(&'static str, u64)> {
@@ -125,6 +100,10 @@ pub struct CacheStats {
     pub expirations_memory: u64,
     pub invalidations: u64,
     pub invalidation_failures: u64,
+    /// Times this instance found Redis's generations gone back in time or lost (a restart from
+    /// an older snapshot, a failover to a replica that lagged, a lost hash) and installed the new
+    /// epoch that drops everything cached before (instances noticing together install one).
+    pub redis_resets: u64,
     /// (reason label, count) for every bypass reason.
     pub bypass: Vec<(&'static str, u64)>,
 }
