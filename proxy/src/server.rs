@@ -41,11 +41,11 @@ pub async fn run_on(listener: TcpListener, ctx: Arc<Context>, shutdown: &Shutdow
                     let ctx = Arc::clone(&ctx);
                     // A connection counts as a login until the coordinator accepted it; only
                     // then does it take a client slot (see session::admission).
+                    let rx = shutdown.subscribe();
                     let Some(login) = admission.try_login() else {
-                        refuse(&mut sessions, ctx, tcp, peer, &admission);
+                        queue(&mut sessions, ctx, tcp, peer, &admission, rx);
                         continue;
                     };
-                    let rx = shutdown.subscribe();
                     let admission = Arc::clone(&admission);
                     match workers {
                         None => {
@@ -107,13 +107,23 @@ pub async fn run_on(listener: TcpListener, ctx: Arc<Context>, shutdown: &Shutdow
     info!("stopped");
 }
 
-/// A connection over `limits.max_logins_in_progress`: answered 53300 by a bounded number of
-/// tasks, closed unanswered past that; logged once per interval either way.
-fn refuse(sessions: &mut JoinSet<()>, ctx: Arc<Context>, tcp: tokio::net::TcpStream, peer: std::net::SocketAddr, admission: &Admission) {
+/// A connection arriving with every login slot taken: it waits a moment for one (bursts of
+/// real clients log in fast), and is then served or answered 53300. Such waiting connections
+/// are bounded too; past that bound one is closed unanswered. Logged once per interval.
+fn queue(sessions: &mut JoinSet<()>, ctx: Arc<Context>, tcp: tokio::net::TcpStream, peer: std::net::SocketAddr, admission: &Arc<Admission>, rx: tokio::sync::watch::Receiver<crate::shutdown::Phase>) {
     let max_logins = admission.max_logins;
-    match admission.try_refuse() {
-        Some(slot) => {
-            sessions.spawn(session::reject(ctx, tcp, peer, max_logins, slot));
+    match admission.try_queue() {
+        Some(waiting) => {
+            let admission = Arc::clone(admission);
+            sessions.spawn(async move {
+                match admission.wait_login().await {
+                    Some(login) => {
+                        drop(waiting);
+                        session::serve(ctx, tcp, peer, rx, admission, login).await
+                    }
+                    None => session::reject(ctx, tcp, peer, max_logins, waiting).await,
+                }
+            });
         }
         None => {
             drop(tcp);

@@ -83,15 +83,17 @@ async fn stalled_logins_hold_no_client_slot_and_are_timed_out() {
 
 #[tokio::test]
 async fn the_login_limit_refuses_with_53300_and_established_clients_keep_working() {
-    let proxy = Proxy::start(&[("limits.max_logins_in_progress", "5"), ("limits.startup_timeout", "1500ms")]).await;
+    let proxy = Proxy::start(&[("limits.max_logins_in_progress", "5"), ("limits.startup_timeout", "3s")]).await;
     let established = test_support::connect(&proxy.url("postgres")).await;
-    // Sockets that connect and send nothing at all.
+    // Sockets that connect and send nothing at all hold every login slot.
     let mut idle = Vec::new();
     for _ in 0..5 {
         idle.push(TcpStream::connect(proxy.addr).await.expect("connect"));
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
     let refused = connect_err(&proxy.url("postgres")).await;
+    assert!(started.elapsed() < Duration::from_secs(3), "refused after a short wait, not at the login timeout");
     let db = refused.as_db_error().expect("an ErrorResponse, not a reset");
     assert_eq!(db.code().code(), "53300");
     assert!(db.message().contains("max_logins_in_progress"), "{}", db.message());
@@ -242,5 +244,27 @@ async fn idle_metrics_connections_are_capped_and_timed_out() {
     }
     let (status, body) = http_get(&metrics, "/healthz").await;
     assert_eq!(status, 200, "{body}");
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn a_burst_of_real_clients_waits_for_login_slots_instead_of_being_refused() {
+    let proxy = Proxy::start(&[("limits.max_logins_in_progress", "4")]).await;
+    let url = proxy.url("postgres");
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+                tokio::spawn(conn);
+                let n: i32 = c.query_one("SELECT $1::int4", &[&i]).await?.get(0);
+                Ok::<i32, tokio_postgres::Error>(n)
+            })
+        })
+        .collect();
+    for (i, t) in tasks.into_iter().enumerate() {
+        let n = t.await.expect("join").unwrap_or_else(|e| panic!("client {i} of the burst: {}", test_support::describe(&e)));
+        assert_eq!(n, i as i32);
+    }
     proxy.stop().await;
 }

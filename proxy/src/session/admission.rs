@@ -6,18 +6,26 @@
 
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::Limits;
 
-/// A refused connection is answered (53300 once its startup packet is read) by at most this
-/// many tasks at once; past that it is closed unanswered, so a flood cannot pile up tasks.
-const MAX_REFUSING: usize = 64;
+/// A connection arriving when every login slot is taken waits this long for one (a burst of
+/// legitimate clients logs in quickly) before it is refused with 53300.
+pub const LOGIN_QUEUE_WAIT: Duration = Duration::from_secs(1);
+/// Waiting connections allowed per login slot: a burst of clients connecting at once (a pool
+/// filling up) is many times the logins that run at once, and each waits a second at most.
+const QUEUE_FACTOR: usize = 10;
 
 pub struct Admission {
     logins: Arc<Semaphore>,
     clients: Arc<Semaphore>,
-    refusing: Arc<Semaphore>,
+    /// Connections waiting for a login slot (or being refused), at most QUEUE_FACTOR times
+    /// as many as there are login slots; past that a connection is closed unanswered, so a
+    /// flood cannot pile up tasks and file descriptors.
+    queue: Arc<Semaphore>,
     pub max_logins: u32,
     pub max_clients: u32,
 }
@@ -26,15 +34,15 @@ pub struct Admission {
 pub struct LoginSlot(#[allow(dead_code)] OwnedSemaphorePermit);
 /// Held by an authenticated client for as long as its session lasts.
 pub struct ClientSlot(#[allow(dead_code)] OwnedSemaphorePermit);
-/// Held by a task answering a refused connection.
-pub struct RefusalSlot(#[allow(dead_code)] OwnedSemaphorePermit);
+/// Held by a connection waiting for a login slot, and then while it is refused.
+pub struct QueueSlot(#[allow(dead_code)] OwnedSemaphorePermit);
 
 impl Admission {
     pub fn new(limits: &Limits) -> Admission {
         Admission {
             logins: Arc::new(Semaphore::new(limits.max_logins_in_progress as usize)),
             clients: Arc::new(Semaphore::new(limits.max_client_connections as usize)),
-            refusing: Arc::new(Semaphore::new(MAX_REFUSING)),
+            queue: Arc::new(Semaphore::new(limits.max_logins_in_progress as usize * QUEUE_FACTOR)),
             max_logins: limits.max_logins_in_progress,
             max_clients: limits.max_client_connections,
         }
@@ -48,7 +56,13 @@ impl Admission {
         Arc::clone(&self.clients).try_acquire_owned().ok().map(ClientSlot)
     }
 
-    pub fn try_refuse(&self) -> Option<RefusalSlot> {
-        Arc::clone(&self.refusing).try_acquire_owned().ok().map(RefusalSlot)
+    pub fn try_queue(&self) -> Option<QueueSlot> {
+        Arc::clone(&self.queue).try_acquire_owned().ok().map(QueueSlot)
+    }
+
+    /// A login slot, waiting up to LOGIN_QUEUE_WAIT for one to free up.
+    pub async fn wait_login(&self) -> Option<LoginSlot> {
+        let wait = Arc::clone(&self.logins).acquire_owned();
+        tokio::time::timeout(LOGIN_QUEUE_WAIT, wait).await.ok()?.ok().map(LoginSlot)
     }
 }

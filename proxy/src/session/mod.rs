@@ -26,7 +26,7 @@ use crate::error::SessionError;
 use crate::shutdown::Phase;
 use handshake::Opening;
 
-pub use admission::{Admission, LoginSlot, RefusalSlot};
+pub use admission::{Admission, LoginSlot, QueueSlot};
 pub use handshake::Startup;
 pub use relay::{End, Halves};
 
@@ -166,7 +166,7 @@ async fn connect(ctx: &Arc<Context>, mut client: crate::net::stream::Stream, dea
 
 /// Answers a connection refused at the login limit: SQLSTATE 53300 once its startup packet is
 /// read (so TLS clients get the error over TLS, as they expect), within a short bound.
-pub async fn reject(ctx: Arc<Context>, tcp: TcpStream, peer: SocketAddr, max_logins: u32, _slot: RefusalSlot) {
+pub async fn reject(ctx: Arc<Context>, tcp: TcpStream, peer: SocketAddr, max_logins: u32, _slot: QueueSlot) {
     let _ = tcp.set_nodelay(true);
     let timeout = ctx.config.limits.startup_timeout.min(std::time::Duration::from_secs(2));
     if let Ok(Ok(Opening::Startup(mut s))) = tokio::time::timeout(timeout, handshake::open(&ctx, tcp)).await {
