@@ -31,7 +31,7 @@ async fn stall_mid_auth(addr: std::net::SocketAddr, role: &str) -> (TcpStream, i
 /// True when the peer closes `s` within `secs` (EOF or reset).
 async fn closed_within(s: &mut TcpStream, secs: u64) -> bool {
     let mut sink = Vec::new();
-    matches!(tokio::time::timeout(Duration::from_secs(secs), s.read_to_end(&mut sink)).await, Ok(_))
+    tokio::time::timeout(Duration::from_secs(secs), s.read_to_end(&mut sink)).await.is_ok()
 }
 
 async fn connect_err(url: &str) -> tokio_postgres::Error {
