@@ -268,3 +268,50 @@ async fn a_burst_of_real_clients_waits_for_login_slots_instead_of_being_refused(
     }
     proxy.stop().await;
 }
+
+/// Kills the proxy subprocess when the test ends, panicking or not.
+struct Running(std::process::Child);
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn accept_failures_back_off_and_are_logged_once_per_interval() {
+    use std::process::{Command, Stdio};
+    let port = test_support::free_port();
+    let log = std::env::temp_dir().join(format!("citus-proxy-accept-{port}.log"));
+    let log_file = std::fs::File::create(&log).expect("log file");
+    // Few file descriptors: the proxy runs out of them and its accepts fail.
+    let cmd = format!(
+        "ulimit -n 48 && exec {} --listen 127.0.0.1:{port} --upstream postgres://{} --upstream-sslmode disable --metrics-listen off --routing-enabled false",
+        env!("CARGO_BIN_EXE_citus-proxy"),
+        test_support::postgres().addr()
+    );
+    let child = Command::new("sh").args(["-c", &cmd]).stdout(Stdio::null()).stderr(log_file).spawn().expect("start citus-proxy");
+    let _running = Running(child);
+    assert!(common::eventually(10, || async { TcpStream::connect(("127.0.0.1", port)).await.is_ok() }).await, "the proxy starts");
+    let mut held = Vec::new();
+    for _ in 0..120 {
+        if let Ok(s) = TcpStream::connect(("127.0.0.1", port)).await {
+            held.push(s);
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let text = std::fs::read_to_string(&log).expect("read log");
+    let failures = text.lines().filter(|l| l.contains("accept failed")).count();
+    assert!(failures >= 1, "the descriptor limit was reached (else this test proves nothing): {text}");
+    assert!(failures <= 2, "one line per interval, not one per failure: {failures} lines\n{text}");
+    drop(held);
+    // Once descriptors are free again, clients are served.
+    let url = format!("postgres://{}@127.0.0.1:{port}/postgres?sslmode=disable", test_support::postgres().superuser());
+    let ok = common::eventually(15, || {
+        let url = url.clone();
+        async move { tokio_postgres::connect(&url, tokio_postgres::NoTls).await.is_ok() }
+    })
+    .await;
+    assert!(ok, "the proxy serves clients again after the descriptor shortage");
+    let _ = std::fs::remove_file(&log);
+}
