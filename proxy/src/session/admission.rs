@@ -31,11 +31,17 @@ pub struct Admission {
 }
 
 /// Held from accept until the login ends.
-pub struct LoginSlot(#[allow(dead_code)] OwnedSemaphorePermit);
+pub struct LoginSlot {
+    _permit: OwnedSemaphorePermit,
+}
 /// Held by an authenticated client for as long as its session lasts.
-pub struct ClientSlot(#[allow(dead_code)] OwnedSemaphorePermit);
+pub struct ClientSlot {
+    _permit: OwnedSemaphorePermit,
+}
 /// Held by a connection waiting for a login slot, and then while it is refused.
-pub struct QueueSlot(#[allow(dead_code)] OwnedSemaphorePermit);
+pub struct QueueSlot {
+    _permit: OwnedSemaphorePermit,
+}
 
 impl Admission {
     pub fn new(limits: &Limits) -> Admission {
@@ -49,20 +55,20 @@ impl Admission {
     }
 
     pub fn try_login(&self) -> Option<LoginSlot> {
-        Arc::clone(&self.logins).try_acquire_owned().ok().map(LoginSlot)
+        Arc::clone(&self.logins).try_acquire_owned().ok().map(|p| LoginSlot { _permit: p })
     }
 
     pub fn try_client(&self) -> Option<ClientSlot> {
-        Arc::clone(&self.clients).try_acquire_owned().ok().map(ClientSlot)
+        Arc::clone(&self.clients).try_acquire_owned().ok().map(|p| ClientSlot { _permit: p })
     }
 
     pub fn try_queue(&self) -> Option<QueueSlot> {
-        Arc::clone(&self.queue).try_acquire_owned().ok().map(QueueSlot)
+        Arc::clone(&self.queue).try_acquire_owned().ok().map(|p| QueueSlot { _permit: p })
     }
 
     /// A login slot, waiting up to LOGIN_QUEUE_WAIT for one to free up.
     pub async fn wait_login(&self) -> Option<LoginSlot> {
         let wait = Arc::clone(&self.logins).acquire_owned();
-        tokio::time::timeout(LOGIN_QUEUE_WAIT, wait).await.ok()?.ok().map(LoginSlot)
+        tokio::time::timeout(LOGIN_QUEUE_WAIT, wait).await.ok()?.ok().map(|p| LoginSlot { _permit: p })
     }
 }
