@@ -1,41 +1,50 @@
-//! Cancel keys. Each client gets a key of the proxy's own (so it never learns, or can guess, an
-//! upstream backend's key); a CancelRequest presenting it is forwarded with the upstream key.
+//! Cancel keys. A client sees its backend's real PID (so `pg_backend_pid()`, NOTIFY senders and
+//! `pg_stat_activity` agree with what the driver was told) with a secret of the proxy's own, so
+//! it never learns the upstream secret. A CancelRequest presenting the (PID, secret) pair is
+//! forwarded with the upstream key.
 
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use dashmap::DashMap;
 
 use crate::wire::backend_key::CancelKey;
 
+/// One issued key: the secret the client got and the backend key it stands for.
 #[derive(Debug)]
-pub struct CancelRegistry {
-    map: DashMap<i32, (Vec<u8>, CancelKey)>,
-    next_pid: AtomicI32,
+struct Issued {
+    id: u64,
+    secret: Vec<u8>,
+    upstream: CancelKey,
 }
 
-impl Default for CancelRegistry {
-    fn default() -> Self {
-        let mut seed = [0u8; 4];
-        let _ = getrandom::fill(&mut seed);
-        CancelRegistry { map: DashMap::new(), next_pid: AtomicI32::new((i32::from_be_bytes(seed) & 0x3fff_ffff) | 1) }
-    }
+#[derive(Debug, Default)]
+pub struct CancelRegistry {
+    /// By PID. A PID is normally one backend's, but the pair is what identifies a key, so a
+    /// reused PID (a backend gone and its number handed out again) never matches a stale key.
+    map: DashMap<i32, Vec<Issued>>,
+    next_id: AtomicU64,
 }
 
 /// Removes the session's key when the session ends.
 pub struct Registration {
     registry: Arc<CancelRegistry>,
     pid: i32,
+    id: u64,
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        self.registry.map.remove(&self.pid);
+        self.registry.map.remove_if_mut(&self.pid, |_, keys| {
+            keys.retain(|k| k.id != self.id);
+            keys.is_empty()
+        });
     }
 }
 
 impl CancelRegistry {
-    /// Issues a client key for `upstream` (same secret length, so 3.0 and 3.2 clients both fit).
+    /// Issues a client key for `upstream`: the same PID, a fresh secret of the same length (so
+    /// protocol 3.0 and 3.2 clients both get a key they can hold).
     pub fn register(self: &Arc<Self>, upstream: CancelKey) -> (CancelKey, Registration) {
         let mut secret = vec![0u8; upstream.secret.len()];
         // Without randomness the key would be guessable; fall back to a clock-derived value
@@ -46,25 +55,21 @@ impl CancelRegistry {
                 *b = (t >> ((i % 16) * 8)) as u8;
             }
         }
-        let pid = loop {
-            let p = self.next_pid.fetch_add(1, Ordering::Relaxed) & 0x7fff_ffff;
-            if p != 0 && !self.map.contains_key(&p) {
-                break p;
-            }
-        };
-        self.map.insert(pid, (secret.clone(), upstream));
-        (CancelKey { pid, secret }, Registration { registry: Arc::clone(self), pid })
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let pid = upstream.pid;
+        self.map.entry(pid).or_default().push(Issued { id, secret: secret.clone(), upstream });
+        (CancelKey { pid, secret }, Registration { registry: Arc::clone(self), pid, id })
     }
 
-    /// The upstream key for a client's CancelRequest, if the key is one we issued.
+    /// The upstream key for a client's CancelRequest, if the pair is one we issued.
     pub fn lookup(&self, presented: &CancelKey) -> Option<CancelKey> {
         let entry = self.map.get(&presented.pid)?;
-        let (secret, upstream) = entry.value();
-        constant_time_eq(secret, &presented.secret).then(|| upstream.clone())
+        entry.iter().find(|k| constant_time_eq(&k.secret, &presented.secret)).map(|k| k.upstream.clone())
     }
 
+    /// Keys issued and not yet released.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.map.iter().map(|e| e.value().len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -81,18 +86,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn issues_distinct_keys_and_checks_secrets() {
+    fn keeps_the_pid_and_checks_the_secret() {
         let reg = Arc::new(CancelRegistry::default());
         let up = CancelKey { pid: 77, secret: vec![1, 2, 3, 4] };
         let (k1, g1) = reg.register(up.clone());
-        let (k2, _g2) = reg.register(up.clone());
-        assert_ne!(k1.pid, k2.pid);
-        assert_eq!(reg.lookup(&k1), Some(up));
+        assert_eq!(k1.pid, 77, "the client sees the backend's PID");
+        assert_ne!(k1.secret, up.secret, "but never the backend's secret");
+        assert_eq!(reg.lookup(&k1), Some(up.clone()));
         let mut wrong = k1.clone();
         wrong.secret[0] ^= 1;
         assert_eq!(reg.lookup(&wrong), None);
+        assert_eq!(reg.lookup(&up), None, "the upstream secret itself is not a key");
+        // The same PID again (reused by a new backend): both pairs stay distinct.
+        let up2 = CancelKey { pid: 77, secret: vec![5, 6, 7, 8] };
+        let (k2, _g2) = reg.register(up2.clone());
+        assert_eq!(reg.lookup(&k2), Some(up2));
         drop(g1);
         assert_eq!(reg.lookup(&k1), None);
         assert_eq!(reg.len(), 1);
+    }
+
+    #[test]
+    fn protocol_3_2_secrets_keep_their_length() {
+        let reg = Arc::new(CancelRegistry::default());
+        let up = CancelKey { pid: 9, secret: (0..32).collect() };
+        let (k, _g) = reg.register(up.clone());
+        assert_eq!(k.secret.len(), 32);
+        assert_eq!(reg.lookup(&k), Some(up));
+        let mut short = k.clone();
+        short.secret.truncate(4);
+        assert_eq!(reg.lookup(&short), None);
     }
 }

@@ -92,13 +92,28 @@ impl Context {
         })
     }
 
-    /// Ready to serve: the coordinator accepts connections and, when routing, metadata is loaded.
+    /// Ready to serve: the coordinator answers within `upstream.connect_timeout` and, when
+    /// routing, metadata is loaded. Accepting a TCP connection is not answering (a hung
+    /// PostgreSQL's kernel still completes handshakes), so the probe asks for an answer: an
+    /// SSLRequest, which a live server answers with one byte and which, dropped after that
+    /// answer, leaves nothing in its log.
     pub async fn readiness(&self) -> Result<(), String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let addr = self.connector.addr().to_string();
-        match tokio::time::timeout(self.config.upstream.connect_timeout, tokio::net::TcpStream::connect(&addr)).await {
-            Ok(Ok(_)) => {}
+        let timeout = self.config.upstream.connect_timeout;
+        let probe = async {
+            let mut tcp = tokio::net::TcpStream::connect(&addr).await?;
+            let mut req = [0u8; 8];
+            req[..4].copy_from_slice(&8i32.to_be_bytes());
+            req[4..].copy_from_slice(&crate::wire::startup::SSL_REQUEST_CODE.to_be_bytes());
+            tcp.write_all(&req).await?;
+            tcp.read_u8().await
+        };
+        match tokio::time::timeout(timeout, probe).await {
+            Ok(Ok(b'S' | b'N')) => {}
+            Ok(Ok(other)) => return Err(format!("upstream {addr}: unexpected answer {other:#04x} to SSLRequest")),
             Ok(Err(e)) => return Err(format!("upstream {addr}: {e}")),
-            Err(_) => return Err(format!("upstream {addr}: connect timed out")),
+            Err(_) => return Err(format!("upstream {addr}: no answer within {timeout:?} (upstream.connect_timeout)")),
         }
         if self.loader.is_some() && self.metadata.age().is_none() {
             let why = self.metadata.last_error().unwrap_or_else(|| "not loaded yet".into());

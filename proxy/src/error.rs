@@ -22,10 +22,12 @@ pub enum SessionError {
     ClientIo(std::io::Error),
     #[error("upstream connection error: {0}")]
     UpstreamIo(std::io::Error),
-    #[error("startup did not finish within {0:?}")]
+    #[error("login did not finish within {0:?} (limits.startup_timeout)")]
     StartupTimeout(std::time::Duration),
     #[error("sorry, too many clients already (limits.max_client_connections = {0})")]
     TooManyClients(u32),
+    #[error("sorry, too many connections logging in at once (limits.max_logins_in_progress = {0})")]
+    TooManyLogins(u32),
     #[error("terminating connection due to idle-session timeout")]
     IdleTimeout,
     #[error("terminating connection because the proxy is shutting down")]
@@ -43,7 +45,7 @@ impl SessionError {
             SessionError::UnsupportedProtocol(..) => "0A000",
             SessionError::Connect(_) => "08001",
             SessionError::UpstreamLost(_) | SessionError::UpstreamIo(_) => "08006",
-            SessionError::TooManyClients(_) => "53300",
+            SessionError::TooManyClients(_) | SessionError::TooManyLogins(_) => "53300",
             SessionError::IdleTimeout => "57P05",
             SessionError::Shutdown => "57P01",
             SessionError::ClientTls(_) | SessionError::ClientIo(_) | SessionError::Refused => return None,

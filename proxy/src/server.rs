@@ -1,16 +1,16 @@
-//! The listener: accepts clients up to `limits.max_client_connections`, runs a session task for
-//! each, and carries out shutdown (drain on SIGTERM, close at once on SIGINT).
+//! The listener: accepts clients (up to `limits.max_logins_in_progress` logging in and
+//! `limits.max_client_connections` logged in), runs a session task for each, and carries out
+//! shutdown (drain on SIGTERM, close at once on SIGINT).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use crate::context::Context;
-use crate::session;
+use crate::session::{self, throttle, Admission};
 use crate::shutdown::{reached, Phase, Shutdown};
 use crate::workers::Workers;
 
@@ -20,59 +20,64 @@ pub async fn run(listener: TcpListener, ctx: Arc<Context>, shutdown: &Shutdown) 
     run_on(listener, ctx, shutdown, None).await
 }
 
+/// Longest pause after failed accepts (the pause doubles from 5 ms while they keep failing).
+const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+
 /// As `run`, with each session handed to one of `workers` (thread-per-core) when given.
 pub async fn run_on(listener: TcpListener, ctx: Arc<Context>, shutdown: &Shutdown, workers: Option<&Workers>) {
     let mut phase = shutdown.subscribe();
-    let limit = ctx.config.limits.max_client_connections;
-    let permits = Arc::new(Semaphore::new(limit as usize));
+    let admission = Arc::new(Admission::new(&ctx.config.limits));
     let mut sessions = JoinSet::new();
     if let Ok(addr) = listener.local_addr() {
         info!(%addr, upstream = ctx.connector.addr(), "accepting PostgreSQL clients");
     }
     let background = spawn_background(&ctx, shutdown).await;
+    let mut backoff = Duration::ZERO;
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((tcp, peer)) => {
+                    backoff = Duration::ZERO;
                     let ctx = Arc::clone(&ctx);
+                    // A connection counts as a login until the coordinator accepted it; only
+                    // then does it take a client slot (see session::admission).
                     let rx = shutdown.subscribe();
-                    match Arc::clone(&permits).try_acquire_owned() {
-                        Ok(permit) => match workers {
-                            None => {
-                                sessions.spawn(async move {
-                                    session::serve(ctx, tcp, peer, rx).await;
-                                    drop(permit);
-                                });
-                            }
-                            Some(w) => {
-                                // A socket belongs to the runtime that registered it: move it
-                                // over as a std socket and register it on the worker.
-                                let std = match tcp.into_std() {
-                                    Ok(s) => s,
-                                    Err(e) => {
-                                        warn!(%peer, error = %e, "cannot hand a connection to a worker");
-                                        continue;
-                                    }
-                                };
-                                sessions.spawn_on(async move {
-                                    match tokio::net::TcpStream::from_std(std) {
-                                        Ok(tcp) => session::serve(ctx, tcp, peer, rx).await,
-                                        Err(e) => warn!(%peer, error = %e, "cannot register a connection on its worker"),
-                                    }
-                                    drop(permit);
-                                }, w.next());
-                            }
-                        },
-                        Err(_) => {
-                            warn!(%peer, limit, "refusing a client: limits.max_client_connections reached");
-                            sessions.spawn(session::reject(ctx, tcp, peer));
+                    let Some(login) = admission.try_login() else {
+                        queue(&mut sessions, ctx, tcp, peer, &admission, rx);
+                        continue;
+                    };
+                    let admission = Arc::clone(&admission);
+                    match workers {
+                        None => {
+                            sessions.spawn(session::serve(ctx, tcp, peer, rx, admission, login));
+                        }
+                        Some(w) => {
+                            // A socket belongs to the runtime that registered it: move it
+                            // over as a std socket and register it on the worker.
+                            let std = match tcp.into_std() {
+                                Ok(s) => s,
+                                Err(e) => {
+                                    warn!(%peer, error = %e, "cannot hand a connection to a worker");
+                                    continue;
+                                }
+                            };
+                            sessions.spawn_on(async move {
+                                match tokio::net::TcpStream::from_std(std) {
+                                    Ok(tcp) => session::serve(ctx, tcp, peer, rx, admission, login).await,
+                                    Err(e) => warn!(%peer, error = %e, "cannot register a connection on its worker"),
+                                }
+                            }, w.next());
                         }
                     }
                 }
                 Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    // Out of file descriptors and the like: back off instead of spinning, and
+                    // say so once per interval rather than once per failure.
+                    backoff = (backoff * 2).clamp(Duration::from_millis(5), MAX_ACCEPT_BACKOFF);
+                    if let Some(held_back) = throttle::ACCEPT_FAILED.admit() {
+                        warn!(error = %e, held_back, ?backoff, "accept failed");
+                    }
+                    tokio::time::sleep(backoff).await;
                 }
             },
             Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
@@ -100,6 +105,33 @@ pub async fn run_on(listener: TcpListener, ctx: Arc<Context>, shutdown: &Shutdow
         task.abort();
     }
     info!("stopped");
+}
+
+/// A connection arriving with every login slot taken: it waits a moment for one (bursts of
+/// real clients log in fast), and is then served or answered 53300. Such waiting connections
+/// are bounded too; past that bound one is closed unanswered. Logged once per interval.
+fn queue(sessions: &mut JoinSet<()>, ctx: Arc<Context>, tcp: tokio::net::TcpStream, peer: std::net::SocketAddr, admission: &Arc<Admission>, rx: tokio::sync::watch::Receiver<crate::shutdown::Phase>) {
+    let max_logins = admission.max_logins;
+    match admission.try_queue() {
+        Some(waiting) => {
+            let admission = Arc::clone(admission);
+            sessions.spawn(async move {
+                match admission.wait_login().await {
+                    Some(login) => {
+                        drop(waiting);
+                        session::serve(ctx, tcp, peer, rx, admission, login).await
+                    }
+                    None => session::reject(ctx, tcp, peer, max_logins, waiting).await,
+                }
+            });
+        }
+        None => {
+            drop(tcp);
+            if let Some(held_back) = throttle::LOGIN_LIMIT.admit() {
+                warn!(%peer, limit = max_logins, held_back, "refusing clients: limits.max_logins_in_progress reached");
+            }
+        }
+    }
 }
 
 /// The metrics listener (when `metrics.listen` is not `off`) and histogram upkeep.

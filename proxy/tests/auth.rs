@@ -33,15 +33,15 @@ async fn wrong_password_fails_like_a_direct_connection() {
     let pg = test_support::postgres();
     let proxy = Proxy::start(&[]).await;
     for user in AUTH_USERS.iter().filter(|u| u.method != "trust") {
-        let direct = try_connect(&pg.url_for(user.name, Some("wrong"), "postgres")).await.err().expect("direct must fail");
-        let proxied = try_connect(&proxy.url_for(user.name, Some("wrong"), "postgres")).await.err().expect("proxy must fail");
+        let direct = try_connect(&pg.url_for(user.name, Some("wrong"), "postgres")).await.expect_err("direct must fail");
+        let proxied = try_connect(&proxy.url_for(user.name, Some("wrong"), "postgres")).await.expect_err("proxy must fail");
         let (d, p) = (direct.as_db_error().expect("db error"), proxied.as_db_error().expect("db error"));
         assert_eq!(d.code(), p.code(), "{}", user.method);
         assert_eq!(d.message(), p.message(), "{}", user.method);
         assert_eq!(d.code().code(), "28P01");
     }
     // An unknown database is the coordinator's error too.
-    let e = try_connect(&proxy.url("no_such_db")).await.err().expect("must fail");
+    let e = try_connect(&proxy.url("no_such_db")).await.expect_err("must fail");
     assert_eq!(e.as_db_error().map(|d| d.code().code()), Some("3D000"));
     let _ = direct_url("postgres");
     proxy.stop().await;

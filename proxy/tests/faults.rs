@@ -130,3 +130,27 @@ async fn a_vanishing_client_releases_its_upstream() {
     assert!(eventually(10, || async { backends(db).await == before }).await, "upstream backends were released");
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn an_oversized_execute_is_blamed_on_the_client() {
+    // PostgreSQL drops a connection sending an Execute (or any message other than Query,
+    // FunctionCall, Parse, Bind, CopyData) over 10 000 bytes without an ErrorResponse; the proxy
+    // must say it was the client's message (08P01), not that it lost the coordinator (08006).
+    let proxy = Proxy::start(&[]).await;
+    for tag in [b'E', b'D', b'S', b'C'] {
+        let mut s = raw_session(proxy.addr).await;
+        let mut frame = vec![tag];
+        frame.extend_from_slice(&(10 * 1024 * 1024i32).to_be_bytes());
+        frame.extend(std::iter::repeat_n(0u8, 64 * 1024));
+        // The proxy may refuse before all of it is written.
+        let _ = s.write_all(&frame).await;
+        let reply = read_to_close(&mut s).await;
+        assert_eq!(first_error_code(&reply).as_deref(), Some("08P01"), "{:?} of 10 MB: {reply:?}", tag as char);
+    }
+    // Large statements are still fine.
+    let c = test_support::connect(&proxy.url("postgres")).await;
+    let big = "x".repeat(100_000);
+    let n: i32 = c.query_one("SELECT length($1::text)", &[&big]).await.expect("a 100 kB Bind").get(0);
+    assert_eq!(n, 100_000);
+    proxy.stop().await;
+}

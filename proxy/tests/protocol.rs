@@ -405,3 +405,33 @@ async fn error_responses_carry_every_field() {
     proxy.stop().await;
 }
 
+
+#[tokio::test]
+async fn terminate_closes_the_client_only_when_the_coordinator_does() {
+    use common::pg_addr;
+    let proxy = Proxy::start(&[]).await;
+    // A statement and Terminate in one write: PostgreSQL answers the statement, then closes.
+    // A relay that closed the client's side on seeing Terminate would lose that answer.
+    let mut bytes = fe::query("SELECT pg_sleep(0.3), 42");
+    bytes.extend_from_slice(&fe::terminate());
+    let mut replies = Vec::new();
+    for addr in [pg_addr(), proxy.addr] {
+        let mut s = raw_session(addr).await;
+        s.write_all(&bytes).await.expect("write");
+        replies.push(read_to_close(&mut s).await);
+    }
+    let tags_of = |b: &[u8]| {
+        let mut t = String::new();
+        let mut rest = b;
+        while rest.len() >= 5 {
+            let len = i32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
+            t.push(rest[0] as char);
+            rest = &rest[(len + 1).min(rest.len())..];
+        }
+        t
+    };
+    assert_eq!(tags_of(&replies[0]), "TDCZ", "direct");
+    assert_eq!(tags_of(&replies[1]), tags_of(&replies[0]), "through the proxy, as directly");
+    assert_eq!(replies[1], replies[0]);
+    proxy.stop().await;
+}

@@ -147,6 +147,10 @@ pub struct Limits {
     pub idle_timeout: Duration,
     #[serde(deserialize_with = "de_duration")]
     pub startup_timeout: Duration,
+    pub max_logins_in_progress: u32,
+    pub metrics_max_connections: u32,
+    #[serde(deserialize_with = "de_duration")]
+    pub metrics_idle_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]

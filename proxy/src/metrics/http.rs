@@ -8,32 +8,72 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tracing::{debug, info};
+use std::time::Duration;
+
+use hyper_util::rt::TokioTimer;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tracing::{debug, info, warn};
 
 use crate::context::Context;
+use crate::session::throttle::METRICS_LIMIT;
 use crate::shutdown::{reached, Phase};
 
 pub async fn serve(listener: TcpListener, ctx: Arc<Context>, mut phase: watch::Receiver<Phase>) {
     if let Ok(addr) = listener.local_addr() {
         info!(%addr, "serving /metrics, /slo, /healthz, /readyz");
     }
+    // Scrapers and probes need few connections; idle ones must not pile up and eat the
+    // file descriptors the PostgreSQL listener needs.
+    let cap = ctx.config.limits.metrics_max_connections as usize;
+    let open = Arc::new(Semaphore::new(cap));
+    let idle = ctx.config.limits.metrics_idle_timeout;
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let Ok((tcp, _)) = accepted else { continue };
+                let Ok((tcp, peer)) = accepted else { continue };
+                let Ok(permit) = Arc::clone(&open).try_acquire_owned() else {
+                    drop(tcp);
+                    if let Some(held_back) = METRICS_LIMIT.admit() {
+                        warn!(%peer, limit = cap, held_back, "refusing metrics connections: limits.metrics_max_connections reached");
+                    }
+                    continue;
+                };
                 let ctx = Arc::clone(&ctx);
                 let phase = phase.clone();
                 tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req| handle(req, Arc::clone(&ctx), phase.clone()));
-                    if let Err(e) = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), svc).await {
-                        debug!(error = %e, "metrics connection ended");
-                    }
+                    serve_connection(tcp, ctx, phase, idle).await;
+                    drop(permit);
                 });
             }
             _ = reached(&mut phase, Phase::Closing) => return,
         }
+    }
+}
+
+/// One HTTP connection: its request headers must arrive within `idle`, and once it has been
+/// open for `idle` it is closed as soon as no request is in flight (a scraper reconnects).
+async fn serve_connection(tcp: TcpStream, ctx: Arc<Context>, phase: watch::Receiver<Phase>, idle: Duration) {
+    let svc = hyper::service::service_fn(move |req| handle(req, Arc::clone(&ctx), phase.clone()));
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    if !idle.is_zero() {
+        builder.timer(TokioTimer::new()).header_read_timeout(idle);
+    }
+    let conn = builder.serve_connection(TokioIo::new(tcp), svc);
+    tokio::pin!(conn);
+    let ended = if idle.is_zero() {
+        conn.as_mut().await
+    } else {
+        tokio::select! {
+            r = conn.as_mut() => r,
+            _ = tokio::time::sleep(idle) => {
+                conn.as_mut().graceful_shutdown();
+                tokio::time::timeout(idle, conn.as_mut()).await.unwrap_or(Ok(()))
+            }
+        }
+    };
+    if let Err(e) = ended {
+        debug!(error = %e, "metrics connection ended");
     }
 }
 

@@ -76,7 +76,8 @@ impl Startup {
 
 pub enum Opening {
     Startup(Startup),
-    Cancel(CancelKey),
+    /// The key, and the client's connection: kept open until the cancel was delivered.
+    Cancel(CancelKey, Stream),
 }
 
 type Failed = (SessionError, Option<Stream>);
@@ -106,9 +107,10 @@ pub async fn open(ctx: &Arc<Context>, tcp: TcpStream) -> Result<Opening, Failed>
                 stream.write_all(b"N").await.map_err(|e| (SessionError::ClientIo(e), None))?;
             }
             FirstPacket::Cancel => {
-                return cancel_request::decode(&rest)
-                    .map(Opening::Cancel)
-                    .map_err(|e| (SessionError::Protocol(e.to_string()), None));
+                return match cancel_request::decode(&rest) {
+                    Ok(key) => Ok(Opening::Cancel(key, stream)),
+                    Err(e) => Err((SessionError::Protocol(e.to_string()), None)),
+                };
             }
             FirstPacket::Startup { major, minor } => {
                 if major != 3 {
@@ -170,24 +172,38 @@ async fn direct_tls(ctx: &Arc<Context>, tcp: TcpStream) -> Result<Stream, Failed
 }
 
 /// Forwards a client's CancelRequest to the backend its key maps to. Nothing is answered (as
-/// PostgreSQL answers nothing); an unknown key is dropped.
-pub async fn forward_cancel(ctx: &Arc<Context>, key: &CancelKey, peer: SocketAddr) {
-    let Some(upstream_key) = ctx.cancels.lookup(key) else {
-        debug!(%peer, pid = key.pid, "cancel request with an unknown key ignored");
-        return;
+/// PostgreSQL answers nothing); an unknown key is dropped. As PostgreSQL does, the client's
+/// connection is closed only once the backend was signalled: drivers (libpq's PQcancel) wait
+/// for that close before their next command, so closing earlier would let the cancel land on
+/// that next command instead.
+pub async fn forward_cancel(ctx: &Arc<Context>, key: &CancelKey, client: Stream, peer: SocketAddr) {
+    match ctx.cancels.lookup(key) {
+        Some(upstream_key) => deliver_cancel(ctx, &upstream_key, key.pid, peer).await,
+        None => debug!(%peer, pid = key.pid, "cancel request with an unknown key ignored"),
+    }
+    drop(client);
+}
+
+/// Sends the CancelRequest upstream and waits for the coordinator to close the connection,
+/// which it does once it has signalled the backend.
+async fn deliver_cancel(ctx: &Arc<Context>, upstream_key: &CancelKey, pid: i32, peer: SocketAddr) {
+    let bound = ctx.config.upstream.connect_timeout;
+    let mut up = match ctx.connector.connect().await {
+        Ok(up) => up,
+        Err(e) => return debug!(%peer, error = %e, "could not forward a cancel request"),
     };
-    match ctx.connector.connect().await {
-        Ok(mut up) => {
-            if let Err(e) = up.write_all(&upstream_key.cancel_request()).await {
-                debug!(%peer, error = %e, "could not forward a cancel request");
-                return;
-            }
-            // The server closes the connection once it has read the request.
-            let mut sink = [0u8; 64];
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), up.read(&mut sink)).await;
-            debug!(%peer, pid = key.pid, "cancel request forwarded");
-        }
-        Err(e) => debug!(%peer, error = %e, "could not forward a cancel request"),
+    if let Err(e) = up.write_all(&upstream_key.cancel_request()).await {
+        return debug!(%peer, error = %e, "could not forward a cancel request");
+    }
+    let closed = tokio::time::timeout(bound, async {
+        let mut sink = [0u8; 64];
+        // The coordinator answers nothing: anything read is discarded until it closes.
+        while matches!(up.read(&mut sink).await, Ok(n) if n > 0) {}
+    })
+    .await;
+    match closed {
+        Ok(()) => debug!(%peer, pid, "cancel request delivered"),
+        Err(_) => debug!(%peer, pid, "cancel request sent; the coordinator did not close within upstream.connect_timeout"),
     }
 }
 

@@ -42,6 +42,23 @@ impl Halves {
     }
 }
 
+/// After the client's Terminate, how long the coordinator has to close its side.
+const TERMINATE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// When the client sent Terminate (forwarded already), the session ends as a plain relay's
+/// would: whatever the coordinator still sends (answers to what came before the Terminate) is
+/// relayed, and the client's side is closed when the coordinator closes, not before.
+async fn after_client_end<F>(r: Result<End, SessionError>, s2c: &mut F) -> Result<End, SessionError>
+where
+    F: std::future::Future<Output = Result<End, SessionError>> + Unpin,
+{
+    if matches!(r, Ok(End::ClientTerminated)) {
+        // The coordinator closing is the expected end here, not an error.
+        let _ = tokio::time::timeout(TERMINATE_GRACE, s2c).await;
+    }
+    r
+}
+
 /// How an established session ended without an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum End {
@@ -73,7 +90,7 @@ pub async fn run(
         let s2c = upstream_to_client(upstream, &mut client_w, &state, &wake, ctx);
         tokio::pin!(c2s, s2c);
         tokio::select! {
-            r = &mut c2s => r,
+            r = &mut c2s => after_client_end(r, &mut s2c).await,
             r = &mut s2c => r,
             _ = reached(&mut phase, Phase::Draining) => {
                 let idle = {
@@ -85,7 +102,7 @@ pub async fn run(
                     Ok(End::Drained)
                 } else {
                     tokio::select! {
-                        r = &mut c2s => r,
+                        r = &mut c2s => after_client_end(r, &mut s2c).await,
                         r = &mut s2c => r,
                         _ = reached(&mut phase, Phase::Closing) => Ok(End::Closed),
                     }

@@ -24,7 +24,7 @@ use crate::net::stream::{ReadHalf, WriteHalf};
 use crate::wire::bind::BindView;
 use crate::wire::describe::DescribeView;
 use crate::wire::execute::ExecuteView;
-use crate::wire::frame::{is_frontend_tag, HEADER_LEN};
+use crate::wire::frame::{is_frontend_tag, within_backend_limit, HEADER_LEN};
 use crate::wire::parse::ParseView;
 use crate::wire::query;
 
@@ -100,6 +100,9 @@ pub(super) async fn client_to_upstream(
                     "message of {total} bytes exceeds limits.max_message_size ({})",
                     max - 1
                 )));
+            }
+            if !within_backend_limit(tag, total) {
+                return Err(protocol(format!("invalid message length: {total} bytes for message type {:?}", tag as char)));
             }
             if !matches!(tag, b'S' | b'H' | b'd' | b'c' | b'f') {
                 syncs_after_execute = 0;
@@ -235,8 +238,11 @@ pub(super) async fn client_to_upstream(
                     syncs_after_execute = 0;
                 }
                 b'X' => {
+                    // Forwarded with what came before it; nothing after it is.
                     hold = None;
                     terminate = true;
+                    pos = (pos + total).min(buf.len());
+                    continue;
                 }
                 b'P' | b'B' | b'D' | b'E' | b'C' | b'H' => {
                     batch_start.get_or_insert_with(Instant::now);

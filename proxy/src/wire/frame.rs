@@ -22,6 +22,19 @@ pub fn is_frontend_tag(tag: u8) -> bool {
     )
 }
 
+/// PostgreSQL's bound on the length field of every frontend message except the ones that carry
+/// statements or data (PQ_SMALL_MESSAGE_LIMIT). It drops the connection without a word on a
+/// bigger one, so the proxy refuses it first and the client learns it was its message.
+pub const SMALL_MESSAGE_LIMIT: usize = 10_000;
+
+/// Whether PostgreSQL accepts a `tag` frame of `total` bytes (tag included) as far as its size
+/// goes: Query, FunctionCall, Parse, Bind and CopyData may be large (up to
+/// `limits.max_message_size`), everything else is small.
+#[inline]
+pub fn within_backend_limit(tag: u8, total: usize) -> bool {
+    matches!(tag, b'Q' | b'F' | b'P' | b'B' | b'd') || total - 1 <= SMALL_MESSAGE_LIMIT
+}
+
 /// Builds a frame from a tag and a body.
 pub fn build(tag: u8, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + body.len());
