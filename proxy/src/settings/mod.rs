@@ -64,6 +64,7 @@ pub struct SessionSettings {
     /// What the next statement sees.
     current: Values,
     unit: Unit,
+    /// A statement was sent or a ReadyForQuery seen: reports are no longer startup defaults.
     started: bool,
     untracked: bool,
     /// Bumped by every change of `current` or `untracked`.
@@ -129,6 +130,8 @@ impl SessionSettings {
 
     /// Follows the settings the statements of one Query or Bind change; `sql` is their text.
     pub fn on_statements(&mut self, statements: &[StatementInfo], sql: &str) {
+        // ParameterStatus before the first statement describes the session as it started.
+        self.started = true;
         for info in statements {
             match &info.kind {
                 StatementKind::Set { name, value, local } => match set_change(name, value, *local) {

@@ -11,8 +11,8 @@ impl Session {
     fn new(startup: &[(&str, &str)]) -> Session {
         let startup: Vec<(String, String)> = startup.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let mut s = SessionSettings::new("alice", &startup, "public");
+        // As the relay sees a session start: reports during authentication, no ReadyForQuery.
         s.on_parameter_status("application_name", "");
-        s.on_ready(TxStatus::Idle);
         Session { router: Router::new(100), s }
     }
     /// Sends `sql`; `status` is the ReadyForQuery that answers it (None: still outstanding).
@@ -99,6 +99,13 @@ fn transactions_keep_or_drop_their_changes() {
     t.s.on_ready(TxStatus::Idle);
     assert_eq!(t.get("application_name"), Some(""), "the reported value wins");
     assert!(!t.s.untracked());
+
+    // A reported value after the first statement is no default: RESET goes back to the startup one.
+    t.run("SET application_name = 'z'", false, None);
+    t.s.on_parameter_status("application_name", "z");
+    t.s.on_ready(TxStatus::Idle);
+    t.run("RESET application_name", false, Some(TxStatus::Idle));
+    assert_eq!(t.get("application_name"), Some(""));
 }
 
 #[test]
