@@ -20,7 +20,7 @@ impl TempRelations {
     /// Whether `t` may resolve to one of this session's temporary relations.
     pub fn shadows(&self, t: &TableName) -> bool {
         match &t.schema {
-            None => self.names.iter().any(|n| *n == t.name),
+            None => self.names.contains(&t.name),
             Some(s) => s.starts_with("pg_temp"),
         }
     }

@@ -18,3 +18,23 @@ pub fn shape_id(shape: &str) -> u64 {
     shape.hash(&mut h);
     h.finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{normalize, shape_id};
+    use crate::{Router, Topology};
+
+    #[test]
+    fn a_shape_keeps_its_id_across_eviction_and_re_analysis() {
+        let router = Router::new(16);
+        let topo = Topology::default();
+        let id = |sql: &str| router.route_query(sql, &topo, &[]).analysis.shape_id;
+        let first = id("SELECT 1 AS c0");
+        assert_eq!(first, shape_id(&normalize("SELECT 1 AS c0").shape));
+        assert_eq!(id("SELECT 2 AS c0"), first, "literals do not change the shape");
+        let others: Vec<u64> = (1..100).map(|i| id(&format!("SELECT {i} AS c{i}"))).collect();
+        assert!(!others.contains(&first), "every other shape has another id");
+        // Evicted long ago; analysed again, the same shape gets the same id.
+        assert_eq!(id("SELECT 3 AS c0"), first);
+    }
+}
