@@ -89,8 +89,9 @@ pub struct SessionView {
     pub in_transaction: bool,
     /// Every setting the session changed or the server reported (`search_path`, `role`,
     /// `TimeZone`, `DateStyle`, `IntervalStyle`, `extra_float_digits`, `client_encoding`,
-    /// custom `app.*` GUCs…). All are folded into the key except a short list that cannot change
-    /// a result (`application_name`, timeouts); names are case-insensitive.
+    /// custom `app.*` GUCs…). All are folded into the key (a query can read any of them with
+    /// current_setting()); the proxy leaves out the ones its operator lists in
+    /// `cache.ignored_settings`. Names are case-insensitive.
     pub settings: BTreeMap<String, String>,
     /// The session may have changed a setting the proxy could not see (it called set_config(),
     /// ran a DO block or a function that may SET). Nothing is cached for it.

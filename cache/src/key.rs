@@ -12,21 +12,6 @@ use sha2::{Digest, Sha256};
 use crate::facts::SessionView;
 use crate::generations::Snapshot;
 
-/// Settings that cannot change a result's bytes; everything else the session reports is folded
-/// into the key (an unknown setting costs hit rate, never correctness).
-const IGNORED_SETTINGS: &[&str] = &[
-    "application_name",
-    "statement_timeout",
-    "lock_timeout",
-    "idle_in_transaction_session_timeout",
-    "idle_session_timeout",
-    "transaction_timeout",
-    "tcp_keepalives_idle",
-    "tcp_keepalives_interval",
-    "tcp_keepalives_count",
-    "tcp_user_timeout",
-];
-
 /// A cache key: 256 bits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Key([u8; 32]);
@@ -111,14 +96,12 @@ impl SessionPrefix {
         let mut b = KeyBuilder { h: Sha256::new() };
         b.field(b'd', session.database.as_bytes());
         b.field(b'r', session.role.as_bytes());
-        // Names are case-insensitive in PostgreSQL; values are kept verbatim (a different
-        // spelling of the same value only costs a miss).
-        let mut settings: Vec<(String, &str)> = session
-            .settings
-            .iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v.as_str()))
-            .filter(|(k, _)| !IGNORED_SETTINGS.contains(&k.as_str()))
-            .collect();
+        // Every setting the session view holds: a query can read any of them (current_setting()
+        // in a view or a row-level-security policy), so the caller leaves out only those an
+        // operator declared irrelevant. Names are case-insensitive in PostgreSQL; values are
+        // kept verbatim (a different spelling of the same value only costs a miss).
+        let mut settings: Vec<(String, &str)> =
+            session.settings.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.as_str())).collect();
         settings.sort();
         settings.dedup_by(|a, b| a.0 == b.0);
         b.count(b'S', settings.len());

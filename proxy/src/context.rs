@@ -72,7 +72,7 @@ impl Context {
         let hooks: Arc<dyn HooksFactory> = if config.routing.enabled {
             let router = Arc::new(Router::new(config.routing.shape_cache_size as usize));
             let factory = RoutingFactory::new(router, Arc::clone(&metadata), Arc::clone(&shapes), &config.routing.search_path);
-            Arc::new(factory.with_cache(cache.clone().map(crate::caching::Planner::new)))
+            Arc::new(factory.with_cache(cache.clone().map(|c| crate::caching::Planner::new(c, &config.cache.ignored_settings))))
         } else {
             Arc::new(NoHooks)
         };

@@ -7,7 +7,7 @@ use citus_proxy_router::Router;
 
 use crate::config::Config;
 use crate::metadata::{Loader, MetadataError};
-use crate::routing::parse_search_path;
+use crate::settings::parse_search_path;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

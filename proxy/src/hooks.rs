@@ -7,7 +7,7 @@ use std::time::Duration;
 use citus_proxy_cache::Protocol;
 
 use crate::caching::CachePlan;
-use crate::metrics::labels::{ClassLabel, RouteLabel};
+use crate::metrics::labels::{Class, RouteKind};
 use crate::wire::bind::BindView;
 use crate::wire::parse::ParseView;
 use crate::wire::ready::TxStatus;
@@ -16,8 +16,8 @@ use crate::wire::ready::TxStatus;
 /// NoticeResponse frame to put before its result, and what the result cache should do.
 #[derive(Debug)]
 pub struct StatementNote {
-    pub route: RouteLabel,
-    pub class: ClassLabel,
+    pub route: RouteKind,
+    pub class: Class,
     pub notice: Option<bytes::Bytes>,
     /// The statement's shape in the per-shape statistics (SHOW ROUTES), when analysed.
     pub shape: Option<u64>,
@@ -26,7 +26,7 @@ pub struct StatementNote {
 
 impl Default for StatementNote {
     fn default() -> Self {
-        StatementNote { route: RouteLabel::Unknown, class: ClassLabel::Other, notice: None, shape: None, cache: CachePlan::None }
+        StatementNote { route: RouteKind::Unknown, class: Class::Other, notice: None, shape: None, cache: CachePlan::None }
     }
 }
 
@@ -40,6 +40,8 @@ pub trait StatementHooks: Send {
     fn on_parse(&mut self, _parse: &ParseView<'_>) {}
     /// A Bind: the statement it refers to, its parameter values and formats.
     fn on_bind(&mut self, _bind: &BindView<'_>) {}
+    /// A Close of a prepared statement (`kind` b'S') or portal (b'P'), by name.
+    fn on_close(&mut self, _kind: u8, _name: &[u8]) {}
     /// A Sync closing an extended-protocol batch; `cacheable` is the batch's protocol when its
     /// shape is one the cache can serve (see `caching::BatchShape`).
     fn on_sync(&mut self, _cacheable: Option<Protocol>) -> StatementNote {

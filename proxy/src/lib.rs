@@ -20,6 +20,7 @@ pub mod routing;
 pub mod server;
 pub mod metadata;
 pub mod session;
+pub mod settings;
 pub mod sessions;
 pub mod shapes;
 pub mod shutdown;

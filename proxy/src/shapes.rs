@@ -8,7 +8,7 @@ use std::time::Duration;
 use dashmap::DashMap;
 use hdrhistogram::Histogram;
 
-use crate::metrics::labels::RouteLabel;
+use crate::metrics::labels::RouteKind;
 
 pub struct ShapeStats {
     pub text: String,
@@ -20,13 +20,13 @@ impl ShapeStats {
     fn new(text: String) -> ShapeStats {
         ShapeStats {
             text,
-            by_route: RouteLabel::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
+            by_route: RouteKind::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
             // One significant digit (10 %) keeps a shape's histogram near 2 KB: a thousand
             // shapes cost a few MB, not tens.
             latency: Mutex::new(Histogram::new_with_bounds(1, 3_600_000_000, 1).unwrap_or_else(|_| Histogram::new(1).expect("1 sig fig"))),
         }
     }
-    pub fn count(&self, r: RouteLabel) -> u64 {
+    pub fn count(&self, r: RouteKind) -> u64 {
         self.by_route.get(r.index()).map(|c| c.load(Ordering::Relaxed)).unwrap_or(0)
     }
     pub fn total(&self) -> u64 {
@@ -40,7 +40,7 @@ impl ShapeStats {
 }
 
 /// One row of SHOW ROUTES: text, per-route counts, total, p50, p99.
-pub type TopShape = (String, Vec<(RouteLabel, u64)>, u64, Option<Duration>, Option<Duration>);
+pub type TopShape = (String, Vec<(RouteKind, u64)>, u64, Option<Duration>, Option<Duration>);
 
 /// Shape id 0 is the overflow bucket.
 pub const OVERFLOW: u64 = 0;
@@ -69,7 +69,7 @@ impl Shapes {
         id
     }
 
-    pub fn record(&self, id: u64, route: RouteLabel, elapsed: Duration) {
+    pub fn record(&self, id: u64, route: RouteKind, elapsed: Duration) {
         if let Some(s) = self.map.get(&id) {
             if let Some(c) = s.by_route.get(route.index()) {
                 c.fetch_add(1, Ordering::Relaxed);
@@ -87,7 +87,7 @@ impl Shapes {
             .iter()
             .map(|e| {
                 let s = e.value();
-                let routes = RouteLabel::ALL.iter().map(|r| (*r, s.count(*r))).filter(|(_, c)| *c > 0).collect();
+                let routes = RouteKind::ALL.iter().map(|r| (*r, s.count(*r))).filter(|(_, c)| *c > 0).collect();
                 (s.text.clone(), routes, s.total(), s.quantile(0.5), s.quantile(0.99))
             })
             .filter(|t| t.2 > 0)

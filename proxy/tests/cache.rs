@@ -168,7 +168,7 @@ async fn extended_protocol_hits_in_text_and_binary() {
 
 #[tokio::test]
 async fn never_cached() {
-    let (proxy, _, db) = proxy_for("cache_never", &[("cache.tables", "users,config,pg_class,tmp_t")]).await;
+    let (proxy, _, db) = proxy_for("cache_never", &[("cache.tables", "users,config,pg_class,tmp_t,never_v")]).await;
     let c = test_support::connect(&proxy.url(&db)).await;
     let twice = |sql: &'static str| {
         let c = &c;
@@ -185,8 +185,12 @@ async fn never_cached() {
     assert_eq!(bypassed(&proxy, "temp_or_catalog"), 2);
     twice("SELECT count(*) FROM local_notes").await;
     assert_eq!(bypassed(&proxy, "not_opted_in"), 2);
+    // The session's own temporary table: known to be one from its CREATE.
     c.batch_execute("CREATE TEMP TABLE tmp_t (x int); INSERT INTO tmp_t VALUES (1)").await.expect("temp");
     twice("SELECT x FROM tmp_t").await;
+    assert_eq!(bypassed(&proxy, "temp_or_catalog"), 4);
+    c.batch_execute("CREATE VIEW never_v AS SELECT 1 AS x").await.expect("view");
+    twice("SELECT x FROM never_v").await;
     assert_eq!(bypassed(&proxy, "unknown_relation"), 2);
     c.batch_execute("BEGIN").await.expect("begin");
     twice("SELECT username FROM users WHERE user_id = 1").await;

@@ -22,6 +22,7 @@ enum Ev {
     Query(String),
     Parse { name: String, sql: String, types: Vec<u32> },
     Bind { portal: String, statement: String, params: Vec<Option<Vec<u8>>>, formats: Vec<i16>, results: Vec<i16> },
+    Close { kind: u8, name: String },
     Sync,
     Ready(TxStatus),
     Error(String),
@@ -88,6 +89,9 @@ impl StatementHooks for SessionRecorder {
             formats: b.param_formats().collect(),
             results: b.result_formats().collect(),
         });
+    }
+    fn on_close(&mut self, kind: u8, name: &[u8]) {
+        self.0.lock().unwrap().events.push(Ev::Close { kind, name: String::from_utf8_lossy(name).into_owned() });
     }
     fn on_sync(&mut self, _cacheable: Option<citus_proxy_cache::Protocol>) -> StatementNote {
         self.0.lock().unwrap().events.push(Ev::Sync);
@@ -272,6 +276,27 @@ async fn on_parse_and_on_bind_see_names_sql_types_values_and_formats() {
     let statuses: Vec<Ev> = events(&log).into_iter().filter(|e| matches!(e, Ready(_))).collect();
     assert_eq!(statuses, vec![Ready(TxStatus::InTransaction), Ready(TxStatus::InTransaction), Ready(TxStatus::Idle)]);
     drop(st);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn on_close_sees_statements_and_portals_closed() {
+    let (proxy, rec) = recorded_proxy().await;
+    let mut s = raw_session(proxy.addr).await;
+    let log = rec.last();
+    let bytes = [
+        fe::parse("s1", "SELECT 1", &[]),
+        fe::bind("p1", "s1", &[]),
+        fe::close(b'P', "p1"),
+        fe::close(b'S', "s1"),
+        fe::sync(),
+    ]
+    .concat();
+    s.write_all(&bytes).await.unwrap();
+    let msgs = read_until_ready(&mut s, 1).await;
+    assert_eq!(common::tags(&msgs), "1233Z");
+    let ev: Vec<Ev> = events(&log).into_iter().filter(|e| matches!(e, Ev::Close { .. })).collect();
+    assert_eq!(ev, vec![Ev::Close { kind: b'P', name: "p1".into() }, Ev::Close { kind: b'S', name: "s1".into() }]);
     proxy.stop().await;
 }
 

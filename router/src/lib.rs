@@ -25,6 +25,6 @@ pub use analysis::{Analysis, CacheHint, ShapeFacts, StatementInfo, StatementKind
 pub use catalog::CatalogRows;
 pub use class::Class;
 pub use error::CatalogError;
-pub use route::{Decision, Route, ShardRef};
+pub use route::{Decision, Route, RouteKind, ShardRef};
 pub use router::{Prepared, Router, RouterOptions};
 pub use topology::Topology;

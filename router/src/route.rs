@@ -38,18 +38,23 @@ pub enum Route {
 }
 
 impl Route {
-    pub fn word(&self) -> &'static str {
+    /// The kind of route, without its details (the metric label).
+    pub fn kind(&self) -> RouteKind {
         match self {
-            Route::SingleShard { .. } => "single-shard",
-            Route::MultiShard { .. } => "multi-shard",
-            Route::Reference { .. } => "reference",
-            Route::ZeroShard => "zero-shard",
-            Route::Local { .. } => "local",
-            Route::Coordinator => "coordinator",
-            Route::Utility => "utility",
-            Route::Error { .. } => "error",
-            Route::Unknown { .. } => "unknown",
+            Route::SingleShard { .. } => RouteKind::SingleShard,
+            Route::MultiShard { .. } => RouteKind::MultiShard,
+            Route::Reference { .. } => RouteKind::Reference,
+            Route::ZeroShard => RouteKind::ZeroShard,
+            Route::Local { .. } => RouteKind::Local,
+            Route::Coordinator => RouteKind::Coordinator,
+            Route::Utility => RouteKind::Utility,
+            Route::Error { .. } => RouteKind::Error,
+            Route::Unknown { .. } => RouteKind::Unknown,
         }
+    }
+
+    pub fn word(&self) -> &'static str {
+        self.kind().as_str()
     }
 
     pub fn shards(&self) -> &[ShardRef] {
@@ -80,6 +85,67 @@ impl Route {
     }
 }
 
+/// Where a statement runs, without the details: the one route vocabulary (the proxy's `route`
+/// metric label, SHOW ROUTES, the NOTICE and `explain`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RouteKind {
+    SingleShard,
+    MultiShard,
+    Reference,
+    ZeroShard,
+    Local,
+    Coordinator,
+    Utility,
+    Error,
+    Unknown,
+}
+
+impl RouteKind {
+    /// Every kind, in label order (`index` is the position here).
+    pub const ALL: [RouteKind; 9] = [
+        RouteKind::SingleShard,
+        RouteKind::MultiShard,
+        RouteKind::Reference,
+        RouteKind::ZeroShard,
+        RouteKind::Local,
+        RouteKind::Coordinator,
+        RouteKind::Utility,
+        RouteKind::Error,
+        RouteKind::Unknown,
+    ];
+
+    /// Stable kebab-case label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteKind::SingleShard => "single-shard",
+            RouteKind::MultiShard => "multi-shard",
+            RouteKind::Reference => "reference",
+            RouteKind::ZeroShard => "zero-shard",
+            RouteKind::Local => "local",
+            RouteKind::Coordinator => "coordinator",
+            RouteKind::Utility => "utility",
+            RouteKind::Error => "error",
+            RouteKind::Unknown => "unknown",
+        }
+    }
+
+    /// Position in [`RouteKind::ALL`], for arrays indexed by route.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The kind a label names.
+    pub fn parse(label: &str) -> Option<RouteKind> {
+        RouteKind::ALL.into_iter().find(|k| k.as_str() == label)
+    }
+}
+
+impl std::fmt::Display for RouteKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The router's answer for one Query / Bind.
 #[derive(Debug, Clone)]
 pub struct Decision {
@@ -91,4 +157,32 @@ pub struct Decision {
     pub reason: String,
     /// One route per statement when the text has several (empty for a single statement).
     pub statements: Vec<Route>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_match_the_serialized_tags_and_round_trip() {
+        let routes = [
+            Route::SingleShard { shards: vec![], node: None },
+            Route::MultiShard { shards: vec![], tasks: None, nodes: vec![] },
+            Route::Reference { shards: vec![], nodes: vec![] },
+            Route::ZeroShard,
+            Route::Local { shards: vec![] },
+            Route::Coordinator,
+            Route::Utility,
+            Route::Error { reason: String::new() },
+            Route::Unknown { reason: String::new() },
+        ];
+        for (i, r) in routes.iter().enumerate() {
+            let k = r.kind();
+            assert_eq!(k, RouteKind::ALL[i]);
+            assert_eq!(k.index(), i);
+            assert_eq!(RouteKind::parse(k.as_str()), Some(k));
+            let tag = serde_json::to_value(r).unwrap()["route"].as_str().unwrap().to_string();
+            assert_eq!(tag, k.as_str(), "the JSON tag and the label are one word");
+        }
+    }
 }

@@ -7,7 +7,7 @@ use crate::class::Class;
 use crate::plan::values::Bindings;
 use crate::plan::{bound, decide, Outcome};
 use crate::route::{Decision, Route};
-use crate::shape::{normalize, Literal, ShapeCache};
+use crate::shape::{normalize, shape_id, Literal, ShapeCache};
 use crate::topology::{Relation, Topology};
 use std::sync::Arc;
 
@@ -146,7 +146,9 @@ impl Router {
         if let Some(a) = self.cache.get(key) {
             return (a, n.literals);
         }
-        let a = analyze_statements(&n.shape, n.selects, n.hint, n.literal_base);
+        let shape_id = shape_id(&n.shape);
+        let mut a = analyze_statements(&n.shape, n.selects, n.hint, n.literal_base);
+        a.shape_id = shape_id;
         if a.parse_error.is_some() && !n.literals.is_empty() {
             // A literal in a position where a parameter is not allowed: analyse the text itself,
             // cached under its exact text.
@@ -154,7 +156,9 @@ impl Router {
             if let Some(raw) = self.cache.get(&key) {
                 return (raw, Vec::new());
             }
-            let raw = Arc::new(analyze_statements(sql, n.selects, n.hint, u32::MAX));
+            let mut raw = analyze_statements(sql, n.selects, n.hint, u32::MAX);
+            raw.shape_id = shape_id;
+            let raw = Arc::new(raw);
             self.cache.insert(key.into(), raw.clone());
             return (raw, Vec::new());
         }

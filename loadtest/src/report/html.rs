@@ -160,7 +160,7 @@ fn slo_tables(h: &mut String, r: &Report) {
              <th>/slo count</th><th>/slo observed</th><th>/slo violations</th><th>/slo target</th><th>/slo verdict</th></tr>\n",
         );
         for c in &slo.classes {
-            let ours = r.classes.iter().find(|o| o.target == view.target && o.class.name() == c.class);
+            let ours = r.classes.iter().find(|o| o.target == view.target && o.class.as_str() == c.class);
             let _ = writeln!(
                 h,
                 "<tr><td class=l>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",

@@ -114,7 +114,7 @@ fn slo_side_by_side(r: &Report, view: &SloView) -> String {
     let rows: Vec<Vec<String>> = names
         .iter()
         .map(|name| {
-            let ours = r.classes.iter().find(|c| c.target == view.target && c.class.name() == name);
+            let ours = r.classes.iter().find(|c| c.target == view.target && c.class.as_str() == name);
             let theirs = slo.classes.iter().find(|c| &c.class == name);
             let dash = || "-".to_string();
             vec![

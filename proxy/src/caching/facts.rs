@@ -6,6 +6,9 @@ use citus_proxy_router::analysis::StatementKind;
 use citus_proxy_router::topology::Relation;
 use citus_proxy_router::{Decision, Route, StatementInfo, TableName, Topology};
 
+use crate::settings::words::first_word;
+use crate::settings::TempRelations;
+
 /// The relation a name stands for, with the identity the cache knows it by.
 struct Resolved {
     id: TableId,
@@ -26,7 +29,9 @@ fn resolve(t: &TableName, topo: &Topology, search_path: &[&str]) -> Resolved {
 }
 
 /// The facts of a single read statement, for the cache's policy and key.
-pub fn read_facts(d: &Decision, info: &StatementInfo, topo: &Topology, search_path: &[&str]) -> StatementFacts {
+/// A name that may be one of the session's temporary relations (`temp`) counts as temporary:
+/// its rows are the session's own.
+pub fn read_facts(d: &Decision, info: &StatementInfo, topo: &Topology, search_path: &[&str], temp: &TempRelations) -> StatementFacts {
     let mut facts = StatementFacts {
         read_only: d.analysis.is_read_only(),
         functions: info.functions.clone(),
@@ -36,6 +41,9 @@ pub fn read_facts(d: &Decision, info: &StatementInfo, topo: &Topology, search_pa
     };
     for t in &info.tables {
         let r = resolve(t, topo, search_path);
+        if temp.shadows(t) {
+            facts.touches_temp_or_catalog = true;
+        }
         match r.relation {
             Relation::Citus(_) | Relation::Local(_) => {}
             Relation::Catalog | Relation::Temp => facts.touches_temp_or_catalog = true,
@@ -146,33 +154,9 @@ fn harmless_utility(sql: &str) -> bool {
     HARMLESS.iter().any(|w| w.eq_ignore_ascii_case(word))
 }
 
-/// The first keyword of a statement text, after leading white space and comments.
-pub fn first_word(sql: &str) -> &str {
-    let mut s = sql.trim_start();
-    loop {
-        if let Some(rest) = s.strip_prefix("--") {
-            s = rest.split_once('\n').map_or("", |(_, r)| r).trim_start();
-        } else if let Some(rest) = s.strip_prefix("/*") {
-            s = rest.split_once("*/").map_or("", |(_, r)| r).trim_start();
-        } else {
-            break;
-        }
-    }
-    let end = s.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(s.len());
-    &s[..end]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn first_words() {
-        assert_eq!(first_word("  /* citus-proxy: cache ttl=5s */ select 1"), "select");
-        assert_eq!(first_word("-- c\nVACUUM t"), "VACUUM");
-        assert_eq!(first_word("merge into t"), "merge");
-        assert_eq!(first_word(""), "");
-    }
 
     #[test]
     fn utilities() {

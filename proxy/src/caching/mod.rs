@@ -7,20 +7,18 @@ mod batch;
 mod facts;
 mod plan;
 mod session;
-mod settings;
 
-use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
-use citus_proxy_cache::{BypassReason, Cache, CacheConfig, Decision as CacheDecision, Policy, StatementFacts, WriteScope};
+use citus_proxy_cache::{BypassReason, Cache, CacheConfig, Decision as CacheDecision, Policy, SessionView, StatementFacts, WriteScope};
 use citus_proxy_router::analysis::StatementKind;
 use citus_proxy_router::{Decision, Topology};
 
 pub use batch::BatchShape;
-pub use facts::first_word;
 pub use plan::{CachePlan, ReadPlan};
 pub use session::{SessionCache, Statement};
-pub use settings::{changes_settings, Settings};
+
+use crate::settings::TempRelations;
 
 /// Builds the process's cache from its configuration; the error names the key at fault.
 pub fn build(config: &CacheConfig) -> Result<Cache, String> {
@@ -28,23 +26,35 @@ pub fn build(config: &CacheConfig) -> Result<Cache, String> {
     Cache::new(config, policy).map_err(|e| e.to_string())
 }
 
-/// The hash that `shape` rules and statements are matched by: the router's literal-stripped
-/// text, so `… WHERE id = $1` in a rule matches `… WHERE id = 42`.
+/// The hash that `shape` rules and statements are matched by: the router's shape id of the
+/// literal-stripped text, so `… WHERE id = $1` in a rule matches `… WHERE id = 42` (a statement's
+/// own is in its analysis, computed once per shape).
 pub fn shape_hash(sql: &str) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    citus_proxy_router::shape::normalize(sql).shape.hash(&mut h);
-    h.finish()
+    citus_proxy_router::shape::shape_id(&citus_proxy_router::shape::normalize(sql).shape)
 }
 
 /// Shared by every session: turns route decisions into cache plans.
 #[derive(Clone)]
 pub struct Planner {
     cache: Cache,
+    /// `cache.ignored_settings`: settings the operator declares no cached statement reads (lower case).
+    ignored_settings: std::sync::Arc<[String]>,
 }
 
 impl Planner {
-    pub fn new(cache: Cache) -> Planner {
-        Planner { cache }
+    /// `ignored_settings`: the comma-separated `cache.ignored_settings`.
+    pub fn new(cache: Cache, ignored_settings: &str) -> Planner {
+        let ignored_settings = ignored_settings
+            .split(',')
+            .map(|s| s.trim().to_ascii_lowercase())
+            .filter(|s| !s.is_empty())
+            .collect();
+        Planner { cache, ignored_settings }
+    }
+
+    /// Whether the operator declared that no cached statement reads `setting`.
+    pub fn ignores(&self, setting: &str) -> bool {
+        self.ignored_settings.iter().any(|s| s == setting)
     }
 
     pub fn cache(&self) -> &Cache {
@@ -52,14 +62,15 @@ impl Planner {
     }
 
     /// The facts and TTL of a read the policy lets the cache answer; None otherwise (the reason
-    /// is counted). `shape` is computed only when shape rules exist.
+    /// is counted). `shape` is the statement's shape id (matched against shape rules).
     pub fn read(
         &self,
         d: &Decision,
         topo: &Topology,
         search_path: &[&str],
-        settings: &Settings,
-        shape: impl FnOnce() -> u64,
+        session: &SessionView,
+        temp: &TempRelations,
+        shape: u64,
     ) -> Option<(StatementFacts, Duration)> {
         let [info] = d.analysis.statements.as_slice() else { return None };
         if info.kind != StatementKind::Read {
@@ -76,12 +87,10 @@ impl Planner {
             }
             return None;
         }
-        let mut facts = facts::read_facts(d, info, topo, search_path);
+        let mut facts = facts::read_facts(d, info, topo, search_path, temp);
         facts.hint = hint_ttl;
-        if policy.has_shape_rules() {
-            facts.shape = shape();
-        }
-        match self.cache.decide(&facts, settings.view()) {
+        facts.shape = shape;
+        match self.cache.decide(&facts, session) {
             CacheDecision::Cache { ttl } => Some((facts, ttl)),
             CacheDecision::Bypass(_) => None,
         }

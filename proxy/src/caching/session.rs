@@ -1,21 +1,23 @@
 //! One session's side of the cache: its settings as keys see them, and the read or writes of
-//! the extended-protocol batch in flight. Fed by the routing hooks with each route decision.
+//! the extended-protocol batch in flight. Fed by the routing hooks with each route decision and
+//! the session's settings tracker (which the cache only reads).
 
 use std::time::Duration;
 
-use citus_proxy_cache::{KeyBuilder, KeyParts, Protocol, SessionPrefix, StatementFacts, WriteScope};
-use citus_proxy_router::analysis::StatementKind;
+use citus_proxy_cache::{KeyBuilder, KeyParts, Protocol, SessionPrefix, SessionView, StatementFacts, WriteScope};
 use citus_proxy_router::{Decision, Topology};
 
 use super::plan::{CachePlan, ReadPlan};
-use super::settings::{changes_settings, Settings};
 use super::Planner;
-use crate::routing::{reset_target, ResetTarget};
+use crate::settings::{SessionSettings, TempRelations};
 use crate::wire::bind::BindView;
 
 pub struct SessionCache {
     planner: Planner,
-    settings: Settings,
+    /// The session as keys and the policy see it, copied from the settings tracker when its
+    /// version moves.
+    view: SessionView,
+    view_version: Option<u64>,
     /// The batch's one cacheable read: its facts, TTL and key without the protocol yet.
     batch_read: Option<(StatementFacts, Duration, KeyBuilder)>,
     batch_binds: usize,
@@ -24,20 +26,24 @@ pub struct SessionCache {
     prefix: Option<(u64, SessionPrefix)>,
 }
 
-/// What a statement is, for the cache: its decision, its text and whether its parameters or
-/// literals are in a Bind.
+/// What a statement is, for the cache: its decision and text, and the session it runs in.
 pub struct Statement<'a> {
     pub decision: &'a Decision,
     pub sql: &'a str,
     pub topo: &'a Topology,
     pub search_path: &'a [&'a str],
+    pub settings: &'a SessionSettings,
+    pub temp: &'a TempRelations,
+    /// The statement's shape id (for shape rules).
+    pub shape: u64,
 }
 
 impl SessionCache {
-    pub fn new(planner: Planner, database: &str, role: &str, startup: &[(String, String)]) -> SessionCache {
+    pub fn new(planner: Planner, database: &str, role: &str) -> SessionCache {
         SessionCache {
             planner,
-            settings: Settings::new(database, role, startup),
+            view: SessionView { database: database.to_string(), role: role.to_string(), ..SessionView::default() },
+            view_version: None,
             batch_read: None,
             batch_binds: 0,
             batch_writes: Vec::new(),
@@ -45,13 +51,26 @@ impl SessionCache {
         }
     }
 
+    /// Brings the view up to the tracker's settings: every one a statement can read, except
+    /// those the operator listed in `cache.ignored_settings`.
+    fn sync(&mut self, settings: &SessionSettings) {
+        if self.view_version == Some(settings.version()) {
+            return;
+        }
+        let planner = &self.planner;
+        self.view.settings =
+            settings.values().iter().filter(|(k, _)| !planner.ignores(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+        self.view.untracked_settings = settings.untracked();
+        self.view_version = Some(settings.version());
+    }
+
     /// A key builder starting from the session's part, hashed again only after a change.
     fn key(&mut self) -> KeyBuilder {
-        let version = self.settings.version();
+        let version = self.view_version.unwrap_or(0);
         match &self.prefix {
             Some((v, p)) if *v == version => KeyParts::builder_from(p),
             _ => {
-                let p = SessionPrefix::new(self.settings.view());
+                let p = SessionPrefix::new(&self.view);
                 let b = KeyParts::builder_from(&p);
                 self.prefix = Some((version, p));
                 b
@@ -61,13 +80,12 @@ impl SessionCache {
 
     /// A simple-protocol Query.
     pub fn on_query(&mut self, st: &Statement<'_>) -> CachePlan {
-        self.track(st);
+        self.sync(st.settings);
         let writes = self.planner.writes(st.decision, st.topo, st.search_path, st.sql);
         if !writes.is_empty() {
             return CachePlan::Write(writes);
         }
-        let shape = || super::shape_hash(st.sql);
-        match self.planner.read(st.decision, st.topo, st.search_path, &self.settings, shape) {
+        match self.planner.read(st.decision, st.topo, st.search_path, &self.view, st.temp, st.shape) {
             Some((facts, ttl)) => {
                 let parts = self.key().statement(st.sql).protocol(Protocol::Simple).finish();
                 CachePlan::Read(Box::new(ReadPlan { facts, parts, ttl }))
@@ -76,11 +94,12 @@ impl SessionCache {
         }
     }
 
-    /// A Bind of a prepared statement; `declared` are the Parse's parameter type OIDs and
-    /// `shape` its shape hash (for shape rules).
-    pub fn on_bind(&mut self, st: &Statement<'_>, bind: &BindView<'_>, declared: &[u32], shape: u64) {
+    /// A Bind of a prepared statement; `declared` are the Parse's parameter type OIDs. A
+    /// statement the client closed is not `servable`: its Bind must reach the coordinator (which
+    /// answers 26000), though what it would write is still invalidated.
+    pub fn on_bind(&mut self, st: &Statement<'_>, bind: &BindView<'_>, declared: &[u32], servable: bool) {
         self.batch_binds += 1;
-        self.track(st);
+        self.sync(st.settings);
         let writes = self.planner.writes(st.decision, st.topo, st.search_path, st.sql);
         if !writes.is_empty() {
             for w in writes {
@@ -90,11 +109,11 @@ impl SessionCache {
             }
             return;
         }
-        if self.batch_binds > 1 {
+        if self.batch_binds > 1 || !servable {
             self.batch_read = None;
             return;
         }
-        if let Some((facts, ttl)) = self.planner.read(st.decision, st.topo, st.search_path, &self.settings, || shape) {
+        if let Some((facts, ttl)) = self.planner.read(st.decision, st.topo, st.search_path, &self.view, st.temp, st.shape) {
             let formats: Vec<i16> = bind.param_formats().collect();
             let results: Vec<i16> = bind.result_formats().collect();
             let key = self
@@ -114,17 +133,10 @@ impl SessionCache {
         self.batch_binds += 1;
         self.batch_read = None;
         self.batch_writes = vec![WriteScope::Everything];
-        self.settings.lose_track();
-    }
-
-    /// Whether prepared statements need their shape hash (only for shape rules).
-    pub fn needs_shape(&self) -> bool {
-        self.planner.cache().policy().has_shape_rules()
     }
 
     /// A Query the proxy could not analyse (not UTF-8).
     pub fn on_unknown_query(&mut self) -> CachePlan {
-        self.settings.lose_track();
         CachePlan::Write(vec![WriteScope::Everything])
     }
 
@@ -149,41 +161,6 @@ impl SessionCache {
     }
 
     pub fn on_ready(&mut self, in_transaction: bool) {
-        self.settings.set_in_transaction(in_transaction);
-    }
-
-    pub fn on_parameter_status(&mut self, name: &str, value: &str) {
-        self.settings.reported(name, value);
-    }
-
-    /// Settings the statement changes.
-    fn track(&mut self, st: &Statement<'_>) {
-        let statements = &st.decision.analysis.statements;
-        let in_tx = self.settings.view().in_transaction || statements.len() > 1;
-        for info in statements {
-            match &info.kind {
-                StatementKind::Set { local: true, .. } | StatementKind::Transaction { .. } => {}
-                StatementKind::Set { name, value, .. } => self.settings.set(name, value, in_tx),
-                StatementKind::Unparsed { .. } => self.track_utility(st.sql, true, in_tx),
-                StatementKind::Utility => self.track_utility(st.sql, false, in_tx),
-                _ => {}
-            }
-            if changes_settings(&info.functions) {
-                self.settings.lose_track();
-            }
-        }
-    }
-
-    /// RESET / DISCARD ALL put settings back; DO, CALL, EXECUTE, an unparsable text or a RESET the
-    /// proxy cannot read may change any setting.
-    fn track_utility(&mut self, sql: &str, unparsed: bool, in_tx: bool) {
-        let word = super::first_word(sql);
-        let is = |w: &str| word.eq_ignore_ascii_case(w);
-        match reset_target(sql) {
-            Some(ResetTarget::All) if is("RESET") || (!unparsed && is("DISCARD")) => self.settings.reset_all(),
-            Some(ResetTarget::One(name)) => self.settings.reset(name, in_tx),
-            _ if unparsed || is("RESET") || is("DO") || is("CALL") || is("EXECUTE") => self.settings.lose_track(),
-            _ => {}
-        }
+        self.view.in_transaction = in_transaction;
     }
 }

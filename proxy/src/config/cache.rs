@@ -29,6 +29,8 @@ pub struct CacheSection {
     #[serde(deserialize_with = "de_duration")]
     pub fill_timeout: Duration,
     pub cacheable_functions: String,
+    /// Settings left out of cache keys (see `Planner::new`).
+    pub ignored_settings: String,
     pub tables: String,
     pub rules: Vec<RuleEntry>,
 }

@@ -107,6 +107,7 @@ pub const KEYS: &[Key] = &[
     Key { path: "cache.breaker_cooldown", kind: Kind::Duration, default: "1s", doc: "How long the breaker stays open before one probe is let through.", alias: None },
     Key { path: "cache.fill_timeout", kind: Kind::Duration, default: "5s", doc: "How long concurrent misses of one key wait for the one upstream query filling it before going upstream themselves.", alias: None },
     Key { path: "cache.cacheable_functions", kind: Kind::Str, default: "", doc: "Comma-separated functions declared safe to cache (stable or immutable) beyond the built-in list; built-in volatile ones (now(), random(), …) stay uncacheable.", alias: None },
+    Key { path: "cache.ignored_settings", kind: Kind::Str, default: "", doc: "Comma-separated session settings no cached statement reads (`application_name,statement_timeout`): left out of cache keys, so sessions differing only in them share entries. Every other setting (startup parameters, SET, what the server reports) is part of the key, since a query, a view or a row-level-security policy can read it with current_setting().", alias: None },
     Key { path: "cache.tables", kind: Kind::Str, default: "", doc: "Tables whose reads are cached: comma-separated `name` or `schema.name`, each optionally `=TTL` (`users=30s,public.orders`). A statement is cached only when every table it reads is listed.", alias: None },
     Key { path: "cache.rules", kind: Kind::Rules, default: "[]", doc: "More rules, as `[[cache.rules]]` tables with `table` or `shape` (a statement with `$n` for its literals) and an optional `ttl`; as a variable or flag, a TOML inline array: `[{ shape = \"SELECT count(*) FROM events\", ttl = \"5s\" }]`.", alias: None },
     Key { path: "admin.database", kind: Kind::Str, default: "citus_proxy", doc: "Connecting to this database name opens the admin console instead of the coordinator.", alias: None },
@@ -119,4 +120,28 @@ pub const KEYS: &[Key] = &[
 
 pub fn find(path: &str) -> Option<&'static Key> {
     KEYS.iter().find(|k| k.path == path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use citus_proxy_router::Class;
+
+    /// The latency targets are the router's class vocabulary: one `slo.<class>` key per class
+    /// that has a target, with the class's default, and no other.
+    #[test]
+    fn slo_keys_are_the_class_vocabulary() {
+        let keys: Vec<&Key> = KEYS.iter().filter(|k| k.path.starts_with("slo.") && k.kind == Kind::Duration && k.path != "slo.window").collect();
+        let classes: Vec<Class> = Class::ALL.into_iter().filter(|c| c.default_target_ms().is_some()).collect();
+        assert_eq!(keys.len(), classes.len());
+        for (key, class) in keys.iter().zip(classes) {
+            assert_eq!(key.path, format!("slo.{}", class.as_str()));
+            let ms = super::super::value::parse_duration(key.default).expect("a duration").as_millis();
+            assert_eq!(Some(ms as u64), class.default_target_ms(), "{}", key.path);
+        }
+        let config = crate::config::Config::defaults();
+        for class in Class::ALL {
+            assert_eq!(config.slo.target(class).map(|d| d.as_millis() as u64), class.default_target_ms(), "{class}");
+        }
+    }
 }

@@ -111,6 +111,23 @@ pub struct Slo {
     pub worker_registration: Duration,
 }
 
+impl Slo {
+    /// The configured target of `class` (its `slo.<class>` key); `other` has none.
+    pub fn target(&self, class: citus_proxy_router::Class) -> Option<Duration> {
+        use citus_proxy_router::Class;
+        Some(match class {
+            Class::SingleShardQuery => self.single_shard_query,
+            Class::MultiShardAggregation => self.multi_shard_aggregation,
+            Class::Count => self.count,
+            Class::VectorSearch => self.vector_search,
+            Class::BulkInsert => self.bulk_insert,
+            Class::ShardCreation => self.shard_creation,
+            Class::WorkerRegistration => self.worker_registration,
+            Class::Other => return None,
+        })
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Upstream {

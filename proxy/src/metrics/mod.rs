@@ -14,7 +14,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, 
 
 use crate::config::Slo;
 use crate::sessions::SessionRegistry;
-use labels::{ClassLabel, RouteLabel};
+use labels::{Class, RouteKind};
 use slo::SloWindows;
 
 /// Histogram buckets around the targets: sub-millisecond to 30 s.
@@ -58,9 +58,9 @@ impl ProxyMetrics {
             .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
         let handle = recorder.handle();
         let reg = |name: &'static str, labels: Vec<Label>| Key::from_parts(name, labels);
-        let mut by_route_class = Vec::with_capacity(RouteLabel::ALL.len() * ClassLabel::ALL.len());
-        for r in RouteLabel::ALL {
-            for c in ClassLabel::ALL {
+        let mut by_route_class = Vec::with_capacity(RouteKind::ALL.len() * Class::ALL.len());
+        for r in RouteKind::ALL {
+            for c in Class::ALL {
                 let l = || vec![Label::new("route", r.as_str()), Label::new("class", c.as_str())];
                 by_route_class.push(RouteClass {
                     total: recorder.register_counter(&reg("citus_proxy_queries_total", l()), &META),
@@ -72,10 +72,10 @@ impl ProxyMetrics {
         }
         let mut violations = Vec::new();
         let mut targets = Vec::new();
-        for c in ClassLabel::ALL {
+        for c in Class::ALL {
             let l = vec![Label::new("class", c.as_str())];
             violations.push(recorder.register_counter(&reg("citus_proxy_slo_violations_total", l.clone()), &META));
-            let target = c.target(slo);
+            let target = slo.target(c);
             if let Some(t) = target {
                 recorder.register_gauge(&reg("citus_proxy_slo_target_seconds", l), &META).set(t.as_secs_f64());
             }
@@ -104,8 +104,8 @@ impl ProxyMetrics {
 
     /// One finished statement.
     #[inline]
-    pub fn record(&self, route: RouteLabel, class: ClassLabel, elapsed: Duration) {
-        let i = route.index() * ClassLabel::ALL.len() + class.index();
+    pub fn record(&self, route: RouteKind, class: Class, elapsed: Duration) {
+        let i = route.index() * Class::ALL.len() + class.index();
         if let Some(rc) = self.by_route_class.get(i) {
             rc.total.increment(1);
             rc.duration.record(elapsed.as_secs_f64());
@@ -160,11 +160,11 @@ impl ProxyMetrics {
 
     /// The Prometheus text, with the computed gauges brought up to date first.
     pub fn render(&self, sessions: &SessionRegistry) -> String {
-        for c in ClassLabel::ALL {
+        for c in Class::ALL {
             if self.targets.get(c.index()).copied().flatten().is_none() {
                 continue;
             }
-            let h = self.windows.snapshot(*c);
+            let h = self.windows.snapshot(c);
             let mut qs: Vec<f64> = QUANTILES.to_vec();
             if !qs.iter().any(|q| (q - self.percentile).abs() < 1e-9) {
                 qs.push(self.percentile);
@@ -188,7 +188,7 @@ impl ProxyMetrics {
 
     /// The SLO view as JSON (`GET /slo`): percentile per class against its target.
     pub fn slo_json(&self) -> serde_json::Value {
-        let classes: Vec<serde_json::Value> = ClassLabel::ALL
+        let classes: Vec<serde_json::Value> = Class::ALL
             .iter()
             .filter_map(|c| {
                 let target = self.targets.get(c.index()).copied().flatten()?;
@@ -217,16 +217,16 @@ impl ProxyMetrics {
     }
 
     /// Statements and their total time per (route, class) since start, for SHOW STATS.
-    pub fn totals(&self) -> Vec<(RouteLabel, ClassLabel, u64, Duration)> {
+    pub fn totals(&self) -> Vec<(RouteKind, Class, u64, Duration)> {
         let mut out = Vec::new();
-        for r in RouteLabel::ALL {
-            for c in ClassLabel::ALL {
-                let i = r.index() * ClassLabel::ALL.len() + c.index();
+        for r in RouteKind::ALL {
+            for c in Class::ALL {
+                let i = r.index() * Class::ALL.len() + c.index();
                 if let Some(rc) = self.by_route_class.get(i) {
                     let n = rc.count.load(std::sync::atomic::Ordering::Relaxed);
                     if n > 0 {
                         let us = rc.micros.load(std::sync::atomic::Ordering::Relaxed);
-                        out.push((*r, *c, n, Duration::from_micros(us)));
+                        out.push((r, c, n, Duration::from_micros(us)));
                     }
                 }
             }
@@ -235,8 +235,8 @@ impl ProxyMetrics {
     }
 
     /// The SLO classes with targets: (class, target, observed at the percentile, count, violations in window).
-    pub fn slo_rows(&self) -> Vec<(ClassLabel, Duration, Option<Duration>, u64, u64)> {
-        ClassLabel::ALL
+    pub fn slo_rows(&self) -> Vec<(Class, Duration, Option<Duration>, u64, u64)> {
+        Class::ALL
             .iter()
             .filter_map(|c| {
                 let target = self.targets.get(c.index()).copied().flatten()?;

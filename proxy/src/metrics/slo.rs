@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use super::labels::ClassLabel;
+use super::labels::Class;
 
 /// Slots per window: the window slides in steps of window / SLOTS.
 const SLOTS: u64 = 6;
@@ -35,7 +35,7 @@ fn histogram() -> Histogram<u64> {
 impl SloWindows {
     pub fn new(window: Duration) -> SloWindows {
         let slot = (window / SLOTS as u32).max(Duration::from_millis(100));
-        let classes = ClassLabel::ALL
+        let classes = Class::ALL
             .iter()
             .map(|_| ClassWindow {
                 ring: Mutex::new(Ring { slots: (0..SLOTS).map(|_| (u64::MAX, histogram())).collect() }),
@@ -48,7 +48,7 @@ impl SloWindows {
         (self.started.elapsed().as_nanos() / self.slot.as_nanos().max(1)) as u64
     }
 
-    pub fn record(&self, class: ClassLabel, elapsed: Duration) {
+    pub fn record(&self, class: Class, elapsed: Duration) {
         let now = self.slot_now();
         let micros = (elapsed.as_micros() as u64).max(1);
         let Some(cw) = self.classes.get(class.index()) else { return };
@@ -63,7 +63,7 @@ impl SloWindows {
     }
 
     /// The merged histogram of `class` over the window.
-    pub fn snapshot(&self, class: ClassLabel) -> Histogram<u64> {
+    pub fn snapshot(&self, class: Class) -> Histogram<u64> {
         let now = self.slot_now();
         let mut merged = histogram();
         if let Some(cw) = self.classes.get(class.index()) {
@@ -91,14 +91,14 @@ mod tests {
     fn percentiles_come_from_recorded_values_and_age_out() {
         let w = SloWindows::new(Duration::from_millis(600));
         for ms in 1..=100u64 {
-            w.record(ClassLabel::Count, Duration::from_millis(ms));
+            w.record(Class::Count, Duration::from_millis(ms));
         }
-        let h = w.snapshot(ClassLabel::Count);
+        let h = w.snapshot(Class::Count);
         assert_eq!(h.len(), 100);
         let p99 = h.value_at_quantile(0.99);
         assert!((98_000..=100_500).contains(&p99), "p99 {p99}");
-        assert_eq!(w.snapshot(ClassLabel::Other).len(), 0);
+        assert_eq!(w.snapshot(Class::Other).len(), 0);
         std::thread::sleep(Duration::from_millis(700));
-        assert_eq!(w.snapshot(ClassLabel::Count).len(), 0, "values older than the window are gone");
+        assert_eq!(w.snapshot(Class::Count).len(), 0, "values older than the window are gone");
     }
 }

@@ -1,36 +1,34 @@
-//! One session's routing state: its prepared statements' analyses, its search_path, whether it
-//! asked for routing notices, and the decision of the extended-protocol batch in flight.
+//! One session's routing state: its prepared statements' analyses, its settings and temporary
+//! relations, and the decision of the extended-protocol batch in flight.
 
 use std::sync::Arc;
 
 use citus_proxy_cache::Protocol;
 use citus_proxy_router::analysis::StatementKind;
-use citus_proxy_router::{Decision, Prepared, Router, Topology};
+use citus_proxy_router::{Class, Decision, Prepared, Route, Router, Topology};
 use tracing::debug;
 
 use super::on_stack::with_slice;
-use super::session_settings::{parse_bool, parse_search_path};
 use crate::caching::{CachePlan, SessionCache, Statement};
 use crate::hooks::{StatementHooks, StatementNote};
 use crate::metadata::MetadataStore;
-use crate::metrics::labels::{ClassLabel, RouteLabel};
-use crate::shapes::Shapes;
+use crate::settings::words::{first_word, identifier};
+use crate::settings::{session_command, SessionCommand, SessionSettings, TempRelations};
+use crate::shapes::{Shapes, OVERFLOW};
 use crate::wire::bind::BindView;
 use crate::wire::error_response::{encode, Severity};
 use crate::wire::parse::ParseView;
 use crate::wire::ready::TxStatus;
 
-/// The custom setting that turns routing notices on for a session (PostgreSQL accepts any
-/// two-part name, so the statement itself still goes to the coordinator).
-const REPORT_SETTING: &str = "citus_proxy.report_routing";
-
-/// A prepared statement's analysis, its SQL, declared parameter types and (when the cache has
-/// shape rules) its shape hash.
+/// A prepared statement's analysis, its SQL and declared parameter types.
 struct PreparedEntry {
     prepared: Arc<Prepared>,
     sql: Arc<str>,
     types: Vec<u32>,
-    shape: u64,
+    /// Closed (protocol Close, DEALLOCATE, DISCARD ALL): a Bind of it gets the coordinator's
+    /// 26000, never a cached answer. The analysis is kept in case the close did not happen (a
+    /// Close skipped after an error in its batch), so a write is still invalidated.
+    closed: bool,
 }
 
 pub struct RoutingHooks {
@@ -38,12 +36,11 @@ pub struct RoutingHooks {
     metadata: Arc<MetadataStore>,
     shapes: Arc<Shapes>,
     empty: Arc<Topology>,
-    default_search_path: Vec<String>,
-    search_path: Vec<String>,
+    settings: SessionSettings,
+    temp: TempRelations,
     prepared: ahash::AHashMap<Vec<u8>, PreparedEntry>,
     /// The first Bind's decision of the batch the next Sync closes, with its statement's SQL.
     batch: Option<(Decision, Arc<str>)>,
-    report: bool,
     /// A statement that changes Citus metadata ran; reload once the transaction is over.
     refresh_when_idle: bool,
     /// None when the result cache is off.
@@ -55,7 +52,7 @@ impl RoutingHooks {
         router: Arc<Router>,
         metadata: Arc<MetadataStore>,
         shapes: Arc<Shapes>,
-        search_path: Vec<String>,
+        settings: SessionSettings,
         empty: Arc<Topology>,
         cache: Option<SessionCache>,
     ) -> RoutingHooks {
@@ -64,57 +61,115 @@ impl RoutingHooks {
             metadata,
             shapes,
             empty,
-            search_path: search_path.clone(),
-            default_search_path: search_path,
+            settings,
+            temp: TempRelations::default(),
             prepared: ahash::AHashMap::new(),
             batch: None,
-            report: false,
             refresh_when_idle: false,
             cache,
         }
     }
 
-    /// Session settings that statements change (search_path, the report switch).
-    fn track_settings(&mut self, decision: &Decision) {
-        for st in &decision.analysis.statements {
-            match &st.kind {
-                StatementKind::Set { name, value, .. } => match name.to_ascii_lowercase().as_str() {
-                    "search_path" => self.search_path = parse_search_path(value),
-                    REPORT_SETTING => {
-                        if let Some(on) = parse_bool(value) {
-                            self.report = on;
-                        }
-                    }
-                    _ => {}
-                },
-                StatementKind::Utility if st.functions.is_empty() => {}
-                _ => {}
-            }
+    /// What the statements of one Query or Bind change in the session: settings, temporary
+    /// relations, prepared statements, and whether metadata must be reloaded.
+    fn follow(&mut self, statements: &[citus_proxy_router::StatementInfo], sql: &str, route: Option<&Route>) {
+        self.settings.on_statements(statements, sql);
+        let mut scanned = false;
+        for st in statements {
             if st.changes_metadata {
                 self.refresh_when_idle = true;
             }
+            // Only statements that can create a relation are read for temporary ones (SELECT
+            // INTO is a read the router gives up on).
+            let creates = matches!(st.kind, StatementKind::Ddl | StatementKind::Unparsed { .. })
+                || st.touches_temp
+                || (st.kind == StatementKind::Read && matches!(route, Some(Route::Unknown { .. })));
+            if creates && !scanned {
+                self.temp.note_created(sql);
+                scanned = true;
+            }
+            if matches!(st.kind, StatementKind::Utility) {
+                self.follow_utility(sql, statements.len() == 1);
+            }
+        }
+    }
+
+    fn follow_utility(&mut self, sql: &str, single: bool) {
+        match session_command(sql).filter(|_| single) {
+            Some(SessionCommand::DiscardAll) => {
+                self.close_all();
+                self.temp.clear();
+            }
+            Some(SessionCommand::DiscardTemp) => self.temp.clear(),
+            Some(SessionCommand::DeallocateAll) => self.close_all(),
+            Some(SessionCommand::Deallocate(name)) => self.close(identifier(name).as_bytes()),
+            _ if first_word(sql).eq_ignore_ascii_case("PREPARE") => {
+                // SQL-level statements share the protocol's names: a closed one may come back
+                // with another text (a new name is unknown, and its Binds are treated as such).
+                self.prepared.retain(|_, e| !e.closed);
+            }
+            _ => {}
+        }
+    }
+
+    fn close(&mut self, name: &[u8]) {
+        if let Some(e) = self.prepared.get_mut(name) {
+            e.closed = true;
+        }
+    }
+
+    fn close_all(&mut self) {
+        for e in self.prepared.values_mut() {
+            e.closed = true;
         }
     }
 
     /// `sql` is the statement text, used to display the shape on first sight only.
     fn note(&self, decision: &Decision, sql: &str) -> StatementNote {
-        let route = RouteLabel::parse(decision.route.word()).unwrap_or(RouteLabel::Unknown);
-        let class = ClassLabel::parse(decision.class.as_str()).unwrap_or(ClassLabel::Other);
-        debug!(route = route.as_str(), class = class.as_str(), reason = %decision.reason, "routed");
-        // The cached analysis is shared by every statement of one shape, so its address names
-        // the shape without hashing the text again.
-        let id = Arc::as_ptr(&decision.analysis) as usize as u64;
+        let route = decision.route.kind();
+        debug!(route = route.as_str(), class = decision.class.as_str(), reason = %decision.reason, "routed");
+        // The id is a hash of the shape text made once per analysis: stable for the process,
+        // so an evicted and re-analysed shape is counted under the same text.
+        let id = if decision.analysis.shape_id == OVERFLOW { OVERFLOW + 1 } else { decision.analysis.shape_id };
         let shape = self.shapes.register(id, || citus_proxy_router::shape::normalize(sql).shape);
-        let notice = self.report.then(|| {
+        let notice = self.settings.report_routing().then(|| {
             let msg = format!("citus-proxy route: {}", decision.explain_text());
             encode(Severity::Notice, "00000", &msg, None).freeze()
         });
-        StatementNote { route, class, notice, shape: Some(shape), cache: CachePlan::None }
+        StatementNote { route, class: decision.class, notice, shape: Some(shape), cache: CachePlan::None }
     }
 
     /// The explanation is built only for a NOTICE or a debug log line that will show it.
     fn explain(&self) -> bool {
-        self.report || tracing::enabled!(tracing::Level::DEBUG)
+        self.settings.report_routing() || tracing::enabled!(tracing::Level::DEBUG)
+    }
+}
+
+/// PostgreSQL looks in the session's `pg_temp` before the search path: a statement naming one of
+/// the session's temporary relations runs on the coordinator alone.
+fn resolve_temp(d: &mut Decision, temp: &TempRelations, explain: bool) {
+    if temp.is_empty() {
+        return;
+    }
+    let shadowed: Vec<bool> = d.analysis.statements.iter().map(|s| s.tables.iter().any(|t| temp.shadows(t))).collect();
+    if !shadowed.contains(&true) {
+        return;
+    }
+    let local = || Route::Local { shards: Vec::new() };
+    if let [info] = d.analysis.statements.as_slice() {
+        d.route = local();
+        d.class = Class::of(info, &d.route, usize::MAX);
+    } else {
+        for (r, s) in d.statements.iter_mut().zip(&shadowed) {
+            if *s {
+                *r = local();
+            }
+        }
+        let all_local = d.statements.iter().all(|r| matches!(r, Route::Local { .. } | Route::Utility));
+        d.route = if all_local { local() } else { Route::Unknown { reason: "some statements use temporary tables".into() } };
+    }
+    if explain {
+        d.reason = "a relation it names is this session's temporary table (pg_temp is searched first)".into();
     }
 }
 
@@ -122,7 +177,8 @@ impl StatementHooks for RoutingHooks {
     fn on_query(&mut self, sql: &[u8]) -> StatementNote {
         let Ok(sql) = std::str::from_utf8(sql) else {
             // Not UTF-8 (a client_encoding other than UTF8): forwarded, but not analysed, so
-            // whatever it wrote is unknown to the cache.
+            // whatever it wrote or set is unknown.
+            self.settings.lose_track();
             let mut note = StatementNote::default();
             if let Some(c) = &mut self.cache {
                 note.cache = c.on_unknown_query();
@@ -132,21 +188,22 @@ impl StatementHooks for RoutingHooks {
         let guard = self.metadata.topology();
         let topo = guard.as_deref().unwrap_or(&self.empty);
         let explain = self.explain();
-        let (router, cache) = (&self.router, &mut self.cache);
-        let sp = &self.search_path;
+        let (router, cache, settings, temp) = (&self.router, &mut self.cache, &self.settings, &self.temp);
+        let sp = settings.search_path();
         let (decision, plan) = with_slice(sp.len(), sp.iter().map(String::as_str), "", |path| {
-            let decision = router.route_query_with(sql, topo, path, explain);
+            let mut decision = router.route_query_with(sql, topo, path, explain);
+            resolve_temp(&mut decision, temp, explain);
             let plan = match cache {
-                Some(c) => c.on_query(&Statement { decision: &decision, sql, topo, search_path: path }),
+                Some(c) => {
+                    let shape = decision.analysis.shape_id;
+                    c.on_query(&Statement { decision: &decision, sql, topo, search_path: path, settings, temp, shape })
+                }
                 None => CachePlan::None,
             };
             (decision, plan)
         });
-        if is_reset_all(sql) {
-            self.search_path = self.default_search_path.clone();
-            self.report = false;
-        }
-        self.track_settings(&decision);
+        drop(guard);
+        self.follow(&decision.analysis.statements, sql, Some(&decision.route));
         let mut note = self.note(&decision, sql);
         note.cache = plan;
         note
@@ -158,50 +215,61 @@ impl StatementHooks for RoutingHooks {
             return;
         };
         // Drivers re-send the same unnamed Parse for every execution: keep its analysis.
-        if let Some(old) = self.prepared.get(parse.statement) {
+        if let Some(old) = self.prepared.get_mut(parse.statement) {
             if *old.sql == *sql && old.types.iter().copied().eq(parse.param_types()) {
+                old.closed = false;
                 return;
             }
         }
         let types: Vec<u32> = parse.param_types().collect();
         let prepared = self.router.prepare(sql, &types);
-        let shape = match &self.cache {
-            Some(c) if c.needs_shape() => crate::caching::shape_hash(sql),
-            _ => 0,
-        };
-        self.prepared.insert(parse.statement.to_vec(), PreparedEntry { prepared, sql: Arc::from(sql), types, shape });
+        let entry = PreparedEntry { prepared, sql: Arc::from(sql), types, closed: false };
+        self.prepared.insert(parse.statement.to_vec(), entry);
     }
 
     fn on_bind(&mut self, bind: &BindView<'_>) {
-        // Without the cache only the batch's first Bind is routed (its route labels the batch);
-        // with it every Bind is, since each may write.
-        if self.batch.is_some() && self.cache.is_none() {
-            return;
-        }
         let Some(entry) = self.prepared.get(bind.statement) else {
+            self.settings.lose_track();
             if let Some(c) = &mut self.cache {
                 c.on_unknown_bind();
             }
             return;
         };
-        let guard = self.metadata.topology();
-        let topo = guard.as_deref().unwrap_or(&self.empty);
-        let explain = self.report || tracing::enabled!(tracing::Level::DEBUG);
-        let (router, cache, sp) = (&self.router, &mut self.cache, &self.search_path);
-        let decision = with_slice(sp.len(), sp.iter().map(String::as_str), "", |path| {
-            with_slice(bind.param_count(), bind.params(), None, |params| {
-                with_slice(bind.param_formats().len(), bind.param_formats(), 0, |formats| {
-                    let decision = router.route_bound_with(&entry.prepared, params, formats, topo, path, explain);
-                    if let Some(c) = cache {
-                        let st = Statement { decision: &decision, sql: &entry.sql, topo, search_path: path };
-                        c.on_bind(&st, bind, entry.prepared.declared_param_types(), entry.shape);
-                    }
-                    decision
+        let (prepared, sql) = (Arc::clone(&entry.prepared), Arc::clone(&entry.sql));
+        // Without the cache only the batch's first Bind is routed (its route labels the batch);
+        // with it every Bind is, since each may write.
+        if self.batch.is_none() || self.cache.is_some() {
+            let servable = !entry.closed;
+            let guard = self.metadata.topology();
+            let topo = guard.as_deref().unwrap_or(&self.empty);
+            let explain = self.explain();
+            let (router, cache, settings, temp) = (&self.router, &mut self.cache, &self.settings, &self.temp);
+            let sp = settings.search_path();
+            let decision = with_slice(sp.len(), sp.iter().map(String::as_str), "", |path| {
+                with_slice(bind.param_count(), bind.params(), None, |params| {
+                    with_slice(bind.param_formats().len(), bind.param_formats(), 0, |formats| {
+                        let mut decision = router.route_bound_with(&prepared, params, formats, topo, path, explain);
+                        resolve_temp(&mut decision, temp, explain);
+                        if let Some(c) = cache {
+                            let shape = decision.analysis.shape_id;
+                            let st = Statement { decision: &decision, sql: &sql, topo, search_path: path, settings, temp, shape };
+                            c.on_bind(&st, bind, prepared.declared_param_types(), servable);
+                        }
+                        decision
+                    })
                 })
-            })
-        });
-        if self.batch.is_none() {
-            self.batch = Some((decision, Arc::clone(&entry.sql)));
+            });
+            drop(guard);
+            if self.batch.is_none() {
+                self.batch = Some((decision, Arc::clone(&sql)));
+            }
+        }
+        self.follow(&prepared.analysis.statements, &sql, None);
+    }
+
+    fn on_close(&mut self, kind: u8, name: &[u8]) {
+        if kind == b'S' {
+            self.close(name);
         }
     }
 
@@ -221,10 +289,7 @@ impl StatementHooks for RoutingHooks {
             None => CachePlan::None,
         };
         let mut note = match self.batch.take() {
-            Some((d, sql)) => {
-                self.track_settings(&d);
-                self.note(&d, &sql)
-            }
+            Some((d, sql)) => self.note(&d, &sql),
             None => StatementNote::default(),
         };
         note.cache = plan;
@@ -232,12 +297,15 @@ impl StatementHooks for RoutingHooks {
     }
 
     fn on_parameter_status(&mut self, name: &str, value: &str) {
-        if let Some(c) = &mut self.cache {
-            c.on_parameter_status(name, value);
-        }
+        self.settings.on_parameter_status(name, value);
+    }
+
+    fn on_backend_error(&mut self, _body: &[u8]) {
+        self.settings.on_error();
     }
 
     fn on_ready(&mut self, status: TxStatus, _elapsed: std::time::Duration) {
+        self.settings.on_ready(status);
         if let Some(c) = &mut self.cache {
             c.on_ready(status != TxStatus::Idle);
         }
@@ -246,9 +314,4 @@ impl StatementHooks for RoutingHooks {
             self.metadata.request_refresh();
         }
     }
-}
-
-/// RESET ALL / DISCARD ALL put every session setting back.
-fn is_reset_all(sql: &str) -> bool {
-    matches!(super::session_settings::reset_target(sql), Some(super::session_settings::ResetTarget::All))
 }

@@ -1,11 +1,11 @@
 //! Routing in the connection loop: every Query and every Bind gets a route decision from the
-//! router over the current metadata snapshot. The decision labels the statement's metrics, is
-//! logged at debug level, and, after `SET citus_proxy.report_routing = on`, is sent to the
-//! client as a NOTICE before the statement's result.
+//! router over the current metadata snapshot and the session's settings (`crate::settings`).
+//! The decision labels the statement's metrics, is logged at debug level, and, after
+//! `SET citus_proxy.report_routing = on`, is sent to the client as a NOTICE before the
+//! statement's result.
 
 mod hooks;
 mod on_stack;
-mod session_settings;
 
 use std::sync::Arc;
 
@@ -14,17 +14,18 @@ use citus_proxy_router::{Router, Topology};
 use crate::caching::{Planner, SessionCache};
 use crate::hooks::{HooksFactory, StatementHooks};
 use crate::metadata::MetadataStore;
+use crate::settings::SessionSettings;
 use crate::shapes::Shapes;
 
 pub use hooks::RoutingHooks;
-pub use session_settings::{parse_search_path, reset_target, ResetTarget};
 
 /// Shared by every session's hooks.
 pub struct RoutingFactory {
     router: Arc<Router>,
     metadata: Arc<MetadataStore>,
     shapes: Arc<Shapes>,
-    default_search_path: Vec<String>,
+    /// `routing.search_path`: a session's search_path until it sets its own.
+    default_search_path: String,
     /// Used while no snapshot has loaded yet: every table is then unknown.
     empty: Arc<Topology>,
     /// None when the result cache is off.
@@ -37,7 +38,7 @@ impl RoutingFactory {
             router,
             metadata,
             shapes,
-            default_search_path: parse_search_path(search_path),
+            default_search_path: search_path.to_string(),
             empty: Arc::new(Topology::default()),
             cache: None,
         }
@@ -56,12 +57,12 @@ impl RoutingFactory {
 
 impl HooksFactory for RoutingFactory {
     fn session_hooks(&self, user: &str, database: &str, startup: &[(String, String)]) -> Box<dyn StatementHooks> {
-        let cache = self.cache.as_ref().map(|p| SessionCache::new(p.clone(), database, user, startup));
+        let cache = self.cache.as_ref().map(|p| SessionCache::new(p.clone(), database, user));
         Box::new(RoutingHooks::new(
             Arc::clone(&self.router),
             Arc::clone(&self.metadata),
             Arc::clone(&self.shapes),
-            self.default_search_path.clone(),
+            SessionSettings::new(user, startup, &self.default_search_path),
             Arc::clone(&self.empty),
             cache,
         ))

@@ -10,7 +10,7 @@ use citus_proxy_cache::{FillGuard, PendingWrites, ResponseCollector, WriteScope}
 
 use crate::caching::CachePlan;
 use crate::hooks::{StatementHooks, StatementNote};
-use crate::metrics::labels::{ClassLabel, RouteLabel};
+use crate::metrics::labels::{Class, RouteKind};
 use crate::sessions::SessionInfo;
 use crate::wire::ready::TxStatus;
 
@@ -18,8 +18,8 @@ use crate::wire::ready::TxStatus;
 pub struct Pending {
     pub started: Instant,
     pub notice: Option<Bytes>,
-    pub route: RouteLabel,
-    pub class: ClassLabel,
+    pub route: RouteKind,
+    pub class: Class,
     pub shape: Option<u64>,
     /// Answered from the cache: these bytes, then ReadyForQuery, instead of the coordinator's.
     pub served: Option<Bytes>,

@@ -111,7 +111,7 @@ pub(super) async fn client_to_upstream(
                 closes_only = false;
             }
             let watched = cache.is_some() && matches!(tag, b'D' | b'E');
-            let inspect = (matches!(tag, b'Q' | b'P' | b'B') || watched) && total <= INSPECT_LIMIT;
+            let inspect = (matches!(tag, b'Q' | b'P' | b'B' | b'C') || watched) && total <= INSPECT_LIMIT;
             if inspect {
                 if buf.len() - pos < total {
                     need = total;
@@ -177,6 +177,18 @@ pub(super) async fn client_to_upstream(
                         batch_fresh = false;
                         batch.describe(d.kind, d.name);
                         if batch.is_spoiled() {
+                            hold = None;
+                        }
+                    }
+                    b'C' => {
+                        // Close: the hooks forget the statement (a later Bind of it must get the
+                        // coordinator's error, not a cached answer). Same layout as Describe.
+                        batch_start.get_or_insert_with(Instant::now);
+                        let c = DescribeView::decode(body)?;
+                        st.hooks.on_close(c.kind, c.name);
+                        if cache.is_some() {
+                            batch.other();
+                            batch_fresh = false;
                             hold = None;
                         }
                     }

@@ -132,6 +132,8 @@ pub struct Analysis {
     /// First `$n` that stands for a stripped literal rather than a Bind parameter.
     #[serde(skip)]
     pub(crate) literal_base: u32,
+    /// Names the statement's shape (see `shape::shape_id`), computed once per cached analysis.
+    pub shape_id: u64,
 }
 
 impl Analysis {

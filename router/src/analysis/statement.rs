@@ -20,7 +20,7 @@ pub(crate) fn analyze_statements(sql: &str, lexer_selects: usize, cache_hint: Op
             let first_word = sql.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
             let model = Model { giveup: Some(format!("sqlparser cannot parse it: {e}")), ..Model::default() };
             let info = empty_info(StatementKind::Unparsed { first_word }, model);
-            return Analysis { statements: vec![info], cache_hint, parse_error: Some(e.to_string()), literal_base };
+            return Analysis { statements: vec![info], cache_hint, parse_error: Some(e.to_string()), literal_base, shape_id: 0 };
         }
     };
     let mut statements = Vec::with_capacity(stmts.len());
@@ -35,7 +35,7 @@ pub(crate) fn analyze_statements(sql: &str, lexer_selects: usize, cache_hint: Op
             s.model.giveup.get_or_insert_with(|| "a subquery sits in an expression form the analyser does not follow".into());
         }
     }
-    Analysis { statements, cache_hint, parse_error: None, literal_base }
+    Analysis { statements, cache_hint, parse_error: None, literal_base, shape_id: 0 }
 }
 
 fn empty_info(kind: StatementKind, model: Model) -> StatementInfo {
