@@ -11,7 +11,7 @@ use tracing::debug;
 use super::on_stack::with_slice;
 use super::session_settings::{parse_bool, parse_search_path};
 use crate::caching::{CachePlan, SessionCache, Statement};
-use crate::hooks::{StatementHooks, StatementNote};
+use crate::hooks::{ReadyWait, StatementHooks, StatementNote};
 use crate::metadata::MetadataStore;
 use crate::metrics::labels::{ClassLabel, RouteLabel};
 use crate::shapes::Shapes;
@@ -23,6 +23,10 @@ use crate::wire::ready::TxStatus;
 /// The custom setting that turns routing notices on for a session (PostgreSQL accepts any
 /// two-part name, so the statement itself still goes to the coordinator).
 const REPORT_SETTING: &str = "citus_proxy.report_routing";
+
+/// The longest a session's ReadyForQuery waits for the metadata reload its statement asked for
+/// (a catalog that does not answer must not stall the client).
+const REFRESH_WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A prepared statement's analysis, its SQL, declared parameter types and (when the cache has
 /// shape rules) its shape hash.
@@ -46,6 +50,8 @@ pub struct RoutingHooks {
     report: bool,
     /// A statement that changes Citus metadata ran; reload once the transaction is over.
     refresh_when_idle: bool,
+    /// The transaction that changed metadata ended: reload before its ReadyForQuery is relayed.
+    refresh_due: bool,
     /// None when the result cache is off.
     cache: Option<SessionCache>,
 }
@@ -70,6 +76,7 @@ impl RoutingHooks {
             batch: None,
             report: false,
             refresh_when_idle: false,
+            refresh_due: false,
             cache,
         }
     }
@@ -243,8 +250,14 @@ impl StatementHooks for RoutingHooks {
         }
         if self.refresh_when_idle && status == TxStatus::Idle {
             self.refresh_when_idle = false;
-            self.metadata.request_refresh();
+            self.refresh_due = true;
         }
+    }
+
+    fn before_ready(&mut self) -> Option<ReadyWait> {
+        // The next statement of this session must route on the new snapshot: the relay holds
+        // this ReadyForQuery until a load that began after the change has finished.
+        std::mem::take(&mut self.refresh_due).then(|| Box::pin(self.metadata.refreshed(REFRESH_WAIT_LIMIT)) as ReadyWait)
     }
 }
 

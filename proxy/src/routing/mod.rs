@@ -13,7 +13,7 @@ use citus_proxy_router::{Router, Topology};
 
 use crate::caching::{Planner, SessionCache};
 use crate::hooks::{HooksFactory, StatementHooks};
-use crate::metadata::MetadataStore;
+use crate::metadata::MetadataStores;
 use crate::shapes::Shapes;
 
 pub use hooks::RoutingHooks;
@@ -22,7 +22,8 @@ pub use session_settings::{parse_search_path, reset_target, ResetTarget};
 /// Shared by every session's hooks.
 pub struct RoutingFactory {
     router: Arc<Router>,
-    metadata: Arc<MetadataStore>,
+    /// Each session routes on its own database's snapshot.
+    stores: Arc<MetadataStores>,
     shapes: Arc<Shapes>,
     default_search_path: Vec<String>,
     /// Used while no snapshot has loaded yet: every table is then unknown.
@@ -32,10 +33,10 @@ pub struct RoutingFactory {
 }
 
 impl RoutingFactory {
-    pub fn new(router: Arc<Router>, metadata: Arc<MetadataStore>, shapes: Arc<Shapes>, search_path: &str) -> RoutingFactory {
+    pub fn new(router: Arc<Router>, stores: Arc<MetadataStores>, shapes: Arc<Shapes>, search_path: &str) -> RoutingFactory {
         RoutingFactory {
             router,
-            metadata,
+            stores,
             shapes,
             default_search_path: parse_search_path(search_path),
             empty: Arc::new(Topology::default()),
@@ -59,7 +60,7 @@ impl HooksFactory for RoutingFactory {
         let cache = self.cache.as_ref().map(|p| SessionCache::new(p.clone(), database, user, startup));
         Box::new(RoutingHooks::new(
             Arc::clone(&self.router),
-            Arc::clone(&self.metadata),
+            self.stores.for_database(database),
             Arc::clone(&self.shapes),
             self.default_search_path.clone(),
             Arc::clone(&self.empty),
