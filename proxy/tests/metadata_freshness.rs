@@ -175,14 +175,20 @@ async fn each_database_routes_on_its_own_catalog() {
     let other = reporting(&proxy.url("citus_perdb_other")).await;
     let plain = reporting(&proxy.url("plain_perdb")).await;
 
-    // The first session of a database loads its snapshot; wait for it (bounded).
+    // The first session of a database starts loading its snapshot; wait for it (bounded).
     let ctx = Arc::clone(&proxy.ctx);
     let loaded = eventually(10, || {
         let ctx = Arc::clone(&ctx);
-        async move { ["citus_perdb_other", "plain_perdb"].iter().all(|db| ctx.stores.for_database(db).age().is_some()) }
+        async move {
+            let all = ctx.stores.all();
+            ["citus_perdb_other", "plain_perdb"].iter().all(|db| all.iter().any(|s| s.database() == *db && s.age().is_some()))
+        }
     })
     .await;
     assert!(loaded, "the other databases' snapshots never loaded");
+    // A client that never gets in (no such database) makes no snapshot.
+    assert!(tokio_postgres::connect(&proxy.url("no_such_db_perdb"), tokio_postgres::NoTls).await.is_err());
+    assert!(!ctx.stores.all().iter().any(|s| s.database() == "no_such_db_perdb"), "a database nobody got into has no snapshot");
 
     let r = route_of(&main, "SELECT * FROM users WHERE user_id = 42").await;
     assert!(route_word(&r) == "single-shard" && r.contains("127.0.0.1:9702"), "main database: {r}");

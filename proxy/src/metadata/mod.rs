@@ -22,7 +22,7 @@ use tracing::{info, warn};
 use crate::metrics::ProxyMetrics;
 pub use loader::{Fingerprint, Loader, MetadataError};
 pub use refresher::Timing;
-pub use stores::MetadataStores;
+pub use stores::{MetadataStores, SessionMetadata};
 
 /// One database's snapshot and its refresh state.
 pub struct MetadataStore {

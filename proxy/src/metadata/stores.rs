@@ -108,3 +108,23 @@ impl MetadataStores {
 fn spawn(store: &Arc<MetadataStore>, loader: Loader, r: &Runner) -> tokio::task::JoinHandle<()> {
     tokio::spawn(Arc::clone(store).run_refresher(loader, Arc::clone(&r.metrics), r.timing, r.phase.clone()))
 }
+
+/// A session's way to its database's snapshot, resolved on first use: sessions are created
+/// before the client has authenticated, and only an authenticated client's database may get a
+/// snapshot (and a refresher) of its own.
+pub struct SessionMetadata {
+    stores: Arc<MetadataStores>,
+    database: String,
+    store: std::cell::OnceCell<Arc<MetadataStore>>,
+}
+
+impl SessionMetadata {
+    pub fn new(stores: Arc<MetadataStores>, database: &str) -> SessionMetadata {
+        SessionMetadata { stores, database: database.to_string(), store: std::cell::OnceCell::new() }
+    }
+
+    /// The session database's store (created and started the first time).
+    pub fn store(&self) -> &Arc<MetadataStore> {
+        self.store.get_or_init(|| self.stores.for_database(&self.database))
+    }
+}

@@ -12,7 +12,7 @@ use super::on_stack::with_slice;
 use super::session_settings::{parse_bool, parse_search_path};
 use crate::caching::{CachePlan, SessionCache, Statement};
 use crate::hooks::{ReadyWait, StatementHooks, StatementNote};
-use crate::metadata::MetadataStore;
+use crate::metadata::SessionMetadata;
 use crate::metrics::labels::{ClassLabel, RouteLabel};
 use crate::shapes::Shapes;
 use crate::wire::bind::BindView;
@@ -39,7 +39,8 @@ struct PreparedEntry {
 
 pub struct RoutingHooks {
     router: Arc<Router>,
-    metadata: Arc<MetadataStore>,
+    /// The session database's snapshot.
+    metadata: SessionMetadata,
     shapes: Arc<Shapes>,
     empty: Arc<Topology>,
     default_search_path: Vec<String>,
@@ -59,7 +60,7 @@ pub struct RoutingHooks {
 impl RoutingHooks {
     pub fn new(
         router: Arc<Router>,
-        metadata: Arc<MetadataStore>,
+        metadata: SessionMetadata,
         shapes: Arc<Shapes>,
         search_path: Vec<String>,
         empty: Arc<Topology>,
@@ -136,7 +137,7 @@ impl StatementHooks for RoutingHooks {
             }
             return note;
         };
-        let guard = self.metadata.topology();
+        let guard = self.metadata.store().topology();
         let topo = guard.as_deref().unwrap_or(&self.empty);
         let explain = self.explain();
         let (router, cache) = (&self.router, &mut self.cache);
@@ -191,7 +192,7 @@ impl StatementHooks for RoutingHooks {
             }
             return;
         };
-        let guard = self.metadata.topology();
+        let guard = self.metadata.store().topology();
         let topo = guard.as_deref().unwrap_or(&self.empty);
         let explain = self.report || tracing::enabled!(tracing::Level::DEBUG);
         let (router, cache, sp) = (&self.router, &mut self.cache, &self.search_path);
@@ -239,6 +240,9 @@ impl StatementHooks for RoutingHooks {
     }
 
     fn on_parameter_status(&mut self, name: &str, value: &str) {
+        // ParameterStatus follows AuthenticationOk: the client is in, so its database's snapshot
+        // starts loading now, while the startup finishes.
+        self.metadata.store();
         if let Some(c) = &mut self.cache {
             c.on_parameter_status(name, value);
         }
@@ -257,7 +261,7 @@ impl StatementHooks for RoutingHooks {
     fn before_ready(&mut self) -> Option<ReadyWait> {
         // The next statement of this session must route on the new snapshot: the relay holds
         // this ReadyForQuery until a load that began after the change has finished.
-        std::mem::take(&mut self.refresh_due).then(|| Box::pin(self.metadata.refreshed(REFRESH_WAIT_LIMIT)) as ReadyWait)
+        std::mem::take(&mut self.refresh_due).then(|| Box::pin(self.metadata.store().refreshed(REFRESH_WAIT_LIMIT)) as ReadyWait)
     }
 }
 

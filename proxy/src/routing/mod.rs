@@ -13,7 +13,7 @@ use citus_proxy_router::{Router, Topology};
 
 use crate::caching::{Planner, SessionCache};
 use crate::hooks::{HooksFactory, StatementHooks};
-use crate::metadata::MetadataStores;
+use crate::metadata::{MetadataStores, SessionMetadata};
 use crate::shapes::Shapes;
 
 pub use hooks::RoutingHooks;
@@ -60,7 +60,7 @@ impl HooksFactory for RoutingFactory {
         let cache = self.cache.as_ref().map(|p| SessionCache::new(p.clone(), database, user, startup));
         Box::new(RoutingHooks::new(
             Arc::clone(&self.router),
-            self.stores.for_database(database),
+            SessionMetadata::new(Arc::clone(&self.stores), database),
             Arc::clone(&self.shapes),
             self.default_search_path.clone(),
             Arc::clone(&self.empty),
