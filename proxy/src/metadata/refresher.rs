@@ -64,7 +64,11 @@ impl MetadataStore {
             let loaded_at = Instant::now();
             match self.wait_for_change(&loader, &mut conn, citus, fingerprint, loaded_at, timing, &mut phase).await {
                 Wake::Load => {}
-                Wake::Close => return,
+                Wake::Close => {
+                    // Nobody loads any more: nothing may wait for a load.
+                    self.finished(u64::MAX);
+                    return;
+                }
             }
         }
     }

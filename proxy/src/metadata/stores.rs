@@ -36,11 +36,14 @@ pub struct MetadataStores {
 impl MetadataStores {
     pub fn new(loader: Option<Loader>) -> MetadataStores {
         let database = loader.as_ref().map_or("", Loader::database);
+        let overflow = Arc::new(MetadataStore::new("", false));
+        // Never loaded: a session there must not wait for a load.
+        overflow.finished(u64::MAX);
         MetadataStores {
             default: Arc::new(MetadataStore::new(database, true)),
             loader,
             others: Mutex::new(HashMap::new()),
-            overflow: Arc::new(MetadataStore::new("", false)),
+            overflow,
             runner: OnceLock::new(),
         }
     }
