@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::cancel::CancelRegistry;
 use crate::config::{Config, Overrides};
 use crate::hooks::{HooksFactory, NoHooks};
-use crate::metadata::{Loader, MetadataError, MetadataStore};
+use crate::metadata::{Loader, MetadataError, MetadataStore, MetadataStores};
 use crate::metrics::ProxyMetrics;
 use crate::net::tls::{acceptor, TlsSetupError};
 use crate::net::upstream::Connector;
@@ -41,7 +41,10 @@ pub struct Context {
     pub hooks: Arc<dyn HooksFactory>,
     pub metrics: Arc<ProxyMetrics>,
     pub sessions: Arc<SessionRegistry>,
+    /// The upstream URL's database's snapshot (SHOW CLUSTER, RELOAD, readiness, gauges).
     pub metadata: Arc<MetadataStore>,
+    /// Every database's snapshot; sessions route on their own database's.
+    pub stores: Arc<MetadataStores>,
     /// None when routing is off: no catalog is read.
     pub loader: Option<Loader>,
     pub shapes: Arc<Shapes>,
@@ -61,7 +64,8 @@ impl Context {
             None
         };
         let loader = if config.routing.enabled { Some(Loader::from_config(&config)?) } else { None };
-        let metadata = Arc::new(MetadataStore::default());
+        let stores = Arc::new(MetadataStores::new(loader.clone()));
+        let metadata = Arc::clone(stores.default_store());
         let shapes = Arc::new(Shapes::new(1000));
         let cache = if config.routing.enabled && config.cache.enabled {
             let cc = config.cache.to_cache_config().map_err(ContextError::Cache)?;
@@ -71,7 +75,7 @@ impl Context {
         };
         let hooks: Arc<dyn HooksFactory> = if config.routing.enabled {
             let router = Arc::new(Router::new(config.routing.shape_cache_size as usize));
-            let factory = RoutingFactory::new(router, Arc::clone(&metadata), Arc::clone(&shapes), &config.routing.search_path);
+            let factory = RoutingFactory::new(router, Arc::clone(&stores), Arc::clone(&shapes), &config.routing.search_path);
             Arc::new(factory.with_cache(cache.clone().map(|c| crate::caching::Planner::new(c, &config.cache.ignored_settings))))
         } else {
             Arc::new(NoHooks)
@@ -84,6 +88,7 @@ impl Context {
             metrics: ProxyMetrics::new(&config.slo),
             sessions: Arc::new(SessionRegistry::default()),
             metadata,
+            stores,
             loader,
             shapes,
             cache,

@@ -30,6 +30,9 @@ impl Default for StatementNote {
     }
 }
 
+/// Something the relay must finish before it passes a ReadyForQuery to the client.
+pub type ReadyWait = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
 /// Per-session observer of the statement stream. Every method has a no-op default.
 pub trait StatementHooks: Send {
     /// A simple-protocol Query (its SQL may hold several statements; raw bytes, the client's encoding).
@@ -60,6 +63,11 @@ pub trait StatementHooks: Send {
     /// ReadyForQuery for the oldest outstanding Query/Sync/FunctionCall, with the time it took
     /// from its first message.
     fn on_ready(&mut self, _status: TxStatus, _elapsed: Duration) {}
+    /// Right after `on_ready`: what must finish before that ReadyForQuery is relayed (a metadata
+    /// refresh the statement made due, so the session's next statement routes on it).
+    fn before_ready(&mut self) -> Option<ReadyWait> {
+        None
+    }
     /// An ErrorResponse from the coordinator (the body, after the header).
     fn on_backend_error(&mut self, _body: &[u8]) {}
 }

@@ -143,13 +143,12 @@ async fn spawn_background(ctx: &Arc<Context>, shutdown: &Shutdown) -> Vec<tokio:
             Err(e) => warn!(%addr, error = %e, "cannot listen for metrics (configuration key `metrics.listen`)"),
         }
     }
-    if let Some(loader) = &ctx.loader {
-        tasks.push(tokio::spawn(Arc::clone(&ctx.metadata).run_refresher(
-            loader.clone(),
-            Arc::clone(&ctx.metrics),
-            ctx.config.metadata.refresh_interval,
-            shutdown.subscribe(),
-        )));
+    let timing = crate::metadata::Timing {
+        refresh_interval: ctx.config.metadata.refresh_interval,
+        probe_interval: ctx.config.metadata.probe_interval,
+    };
+    if let Some(refresher) = ctx.stores.start(Arc::clone(&ctx.metrics), timing, shutdown.subscribe()) {
+        tasks.push(refresher);
     }
     let metrics = Arc::clone(&ctx.metrics);
     tasks.push(tokio::spawn(async move {

@@ -170,7 +170,7 @@ async fn metadata_refreshes_after_ddl_and_keeps_the_last_snapshot_on_failure() {
     direct.batch_execute("UPDATE pg_dist_placement SET groupid = 1 WHERE shardid = 102035").await.expect("move");
     assert_eq!(route_of_42(), vec!["127.0.0.1:9702".to_string()], "no refresh yet");
     // DDL passing through the proxy triggers a reload.
-    let via = test_support::connect(&format!("{}", proxy.url("citus_refresh"))).await;
+    let via = test_support::connect(&proxy.url("citus_refresh")).await;
     via.batch_execute("CREATE TABLE refresh_trigger (x int)").await.expect("ddl");
     let ctx = proxy.ctx.clone();
     assert!(eventually(10, || { let ctx = ctx.clone(); async move { ctx.metadata.loads() > loads } }).await, "reloaded after DDL");

@@ -113,7 +113,6 @@ fn other_routes() {
         ("SELECT * INTO t2 FROM users", "unknown", &[]),
         ("WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT * FROM r", "unknown", &[]),
         ("SELECT * FROM users WHERE user_id = 42 FOR NO KEY UPDATE", "unknown", &[]),
-        ("SELECT * FROM users u JOIN local_notes n ON n.id = u.user_id WHERE u.user_id = 42", "unknown", &[]),
         ("INSERT INTO users VALUES (NULL, 'x', 'y')", "error", &[]),
         ("INSERT INTO events (kind) VALUES ('x')", "error", &[]),
         ("UPDATE users SET user_id = user_id + 1 WHERE user_id = 42", "error", &[]),

@@ -53,3 +53,57 @@ async fn catalog_queries_build_the_same_topology() {
     let d = router.route_query("SELECT * FROM users WHERE user_id = 42", &live, &["public"]);
     assert_eq!(d.route.shard_ids(), vec![102035]);
 }
+
+async fn fingerprint(c: &tokio_postgres::Client, sql: &str) -> String {
+    let msgs = c.simple_query(sql).await.unwrap_or_else(|e| panic!("fingerprint: {}", test_support::describe(&e)));
+    msgs.iter()
+        .find_map(|m| match m {
+            SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+            _ => None,
+        })
+        .expect("one row")
+}
+
+/// The change probe's fingerprint moves with every change the snapshot depends on and stays put
+/// under maintenance that changes nothing (VACUUM, ANALYZE).
+#[tokio::test]
+async fn the_fingerprint_changes_with_the_catalog_and_only_then() {
+    use citus_proxy_router::catalog::{FINGERPRINT_SQL, PLAIN_FINGERPRINT_SQL};
+    let url = test_support::citus().private_copy("citus_fingerprint");
+    let c = test_support::connect(&url).await;
+    let mut last = fingerprint(&c, FINGERPRINT_SQL).await;
+    // One statement per call: a multi-statement text is one transaction, where VACUUM refuses.
+    for sql in ["VACUUM ANALYZE users", "ANALYZE pg_catalog.pg_dist_placement", "VACUUM pg_catalog.pg_dist_shard"] {
+        c.batch_execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {}", test_support::describe(&e)));
+    }
+    assert_eq!(fingerprint(&c, FINGERPRINT_SQL).await, last, "VACUUM / ANALYZE must not look like a change");
+    for (what, sql) in [
+        ("shard move (placement group rewritten)", "UPDATE pg_dist_placement SET groupid = 1 WHERE shardid = 102035"),
+        ("move back", "UPDATE pg_dist_placement SET groupid = 2 WHERE shardid = 102035"),
+        (
+            "placement re-created",
+            "DELETE FROM pg_dist_placement WHERE shardid = 102036; \
+             INSERT INTO pg_dist_placement (placementid, shardid, shardstate, shardlength, groupid) VALUES (990036, 102036, 1, 0, 1)",
+        ),
+        ("node added", "INSERT INTO pg_dist_node (nodeid, groupid, nodename, nodeport) VALUES (9, 3, '127.0.0.1', 9703)"),
+        ("node disabled", "UPDATE pg_dist_node SET isactive = false WHERE nodeid = 9"),
+        ("node removed", "DELETE FROM pg_dist_node WHERE nodeid = 9"),
+        ("local table created", "CREATE TABLE fp_local (x int)"),
+        ("table distributed", "SELECT create_distributed_table('fp_local', 'x')"),
+        ("column added to a Citus table", "ALTER TABLE users ADD COLUMN fp_extra int"),
+        ("column dropped from a Citus table", "ALTER TABLE users DROP COLUMN fp_extra"),
+        ("table renamed", "ALTER TABLE local_notes RENAME TO local_notes_renamed"),
+    ] {
+        c.batch_execute(sql).await.unwrap_or_else(|e| panic!("{what}: {}", test_support::describe(&e)));
+        let now = fingerprint(&c, FINGERPRINT_SQL).await;
+        assert_ne!(now, last, "{what} must change the fingerprint");
+        last = now;
+    }
+    // A database without the Citus catalog: its own, smaller fingerprint.
+    let plain = test_support::postgres().fresh_database("plain_fingerprint");
+    let p = test_support::connect(&plain).await;
+    let before = fingerprint(&p, PLAIN_FINGERPRINT_SQL).await;
+    assert!(before.starts_with("f "), "no Citus catalog there: {before}");
+    p.batch_execute("CREATE TABLE t (x int)").await.expect("create");
+    assert_ne!(fingerprint(&p, PLAIN_FINGERPRINT_SQL).await, before);
+}

@@ -77,6 +77,7 @@ fn build_template(pg: &crate::PgServer) {
 /// The whole fixture as one SQL script.
 pub fn fixture_sql() -> String {
     let mut sql = String::from(CATALOG_DDL);
+    sql.push_str(CITUS_FUNCTIONS);
     let schema = std::fs::read_to_string(format!("{DIR}/demo-schema.sql")).expect("read demo-schema.sql");
     for line in schema.lines() {
         // Citus's own calls are what the catalog rows below stand for.
@@ -152,4 +153,74 @@ CREATE TABLE pg_catalog.pg_dist_colocation (
 GRANT SELECT ON pg_catalog.pg_dist_partition, pg_catalog.pg_dist_shard, pg_catalog.pg_dist_placement,
     pg_catalog.pg_dist_node, pg_catalog.pg_dist_colocation TO PUBLIC;
 RESET allow_system_table_mods;
+"#;
+
+/// Stand-ins for the Citus functions that change metadata, under Citus's names and argument
+/// lists, so a statement through the proxy calls them exactly as on a real coordinator. They
+/// write the catalog rows Citus writes (no shards are created: the fixture's shards are rows
+/// only), following Citus's rules: hash ranges split evenly over `shard_count`, shard *i* placed
+/// on the *i*-th worker (sorted by name and port) modulo their number, a new table joins the
+/// co-location group of its type and shard count; a move takes the co-located shards along.
+const CITUS_FUNCTIONS: &str = r#"
+CREATE FUNCTION pg_catalog.create_distributed_table(table_name regclass, distribution_column text,
+    distribution_type text DEFAULT 'hash', colocate_with text DEFAULT 'default', shard_count int DEFAULT 32)
+RETURNS void LANGUAGE plpgsql AS $fn$
+DECLARE
+    att record;
+    colo int;
+    first_shard bigint;
+    step int8 := (2::int8 ^ 32)::int8 / shard_count;
+    workers int[];
+BEGIN
+    SELECT attnum, atttypid, attcollation INTO att FROM pg_attribute
+     WHERE attrelid = table_name AND attname = distribution_column AND NOT attisdropped;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'column "%" of relation "%" does not exist', distribution_column, table_name;
+    END IF;
+    SELECT colocationid INTO colo FROM pg_dist_colocation
+     WHERE distributioncolumntype = att.atttypid AND shardcount = create_distributed_table.shard_count
+     ORDER BY colocationid LIMIT 1;
+    IF colo IS NULL OR colocate_with = 'none' THEN
+        SELECT coalesce(max(colocationid), 0) + 1 INTO colo FROM pg_dist_colocation;
+        INSERT INTO pg_dist_colocation VALUES (colo, create_distributed_table.shard_count, 1, att.atttypid, att.attcollation);
+    END IF;
+    INSERT INTO pg_dist_partition (logicalrelid, partmethod, partkey, colocationid, repmodel)
+    VALUES (table_name, 'h', format('{VAR :varno 1 :varattno %s :vartype %s :vartypmod -1 :varcollid %s :varlevelsup 0 :varnosyn 1 :varattnosyn %s :location -1}',
+            att.attnum, att.atttypid::int, att.attcollation::int, att.attnum), colo, 's');
+    SELECT coalesce(max(shardid), 102007) + 1 INTO first_shard FROM pg_dist_shard;
+    SELECT array_agg(groupid ORDER BY nodename, nodeport) INTO workers FROM pg_dist_node
+     WHERE noderole = 'primary' AND isactive AND shouldhaveshards AND groupid <> 0;
+    FOR i IN 0 .. shard_count - 1 LOOP
+        INSERT INTO pg_dist_shard VALUES (table_name, first_shard + i, 't',
+            (-2147483648 + i * step)::text,
+            CASE WHEN i = shard_count - 1 THEN '2147483647' ELSE (-2147483648 + (i + 1) * step - 1)::text END);
+        INSERT INTO pg_dist_placement (placementid, shardid, shardstate, shardlength, groupid)
+        SELECT coalesce(max(placementid), 0) + 1, first_shard + i, 1, 0, workers[1 + i % cardinality(workers)]
+          FROM pg_dist_placement;
+    END LOOP;
+END $fn$;
+
+CREATE FUNCTION pg_catalog.citus_move_shard_placement(shard_id bigint, source_node_name text, source_node_port int,
+    target_node_name text, target_node_port int, shard_transfer_mode text DEFAULT 'auto')
+RETURNS void LANGUAGE plpgsql AS $fn$
+DECLARE
+    source_group int;
+    target_group int;
+BEGIN
+    SELECT groupid INTO source_group FROM pg_dist_node WHERE nodename = source_node_name AND nodeport = source_node_port;
+    SELECT groupid INTO target_group FROM pg_dist_node WHERE nodename = target_node_name AND nodeport = target_node_port;
+    IF source_group IS NULL OR target_group IS NULL THEN
+        RAISE EXCEPTION 'node %:% or %:% is not in the metadata', source_node_name, source_node_port, target_node_name, target_node_port;
+    END IF;
+    -- Co-located shards (same group, same hash range) move together.
+    UPDATE pg_dist_placement pl SET groupid = target_group
+      FROM pg_dist_shard s JOIN pg_dist_partition p ON p.logicalrelid = s.logicalrelid,
+           pg_dist_shard moved JOIN pg_dist_partition mp ON mp.logicalrelid = moved.logicalrelid
+     WHERE moved.shardid = shard_id AND mp.colocationid = p.colocationid
+       AND s.shardminvalue IS NOT DISTINCT FROM moved.shardminvalue
+       AND pl.shardid = s.shardid AND pl.groupid = source_group;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'could not find placement matching "%:%"', source_node_name, source_node_port;
+    END IF;
+END $fn$;
 "#;

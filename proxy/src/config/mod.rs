@@ -45,6 +45,8 @@ pub struct Config {
 pub struct Metadata {
     #[serde(deserialize_with = "de_duration")]
     pub refresh_interval: Duration,
+    #[serde(deserialize_with = "de_duration")]
+    pub probe_interval: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]

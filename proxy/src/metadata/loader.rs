@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use citus_proxy_router::catalog::{
-    CatalogRows, ColumnRow, NodeRow, PartitionRow, PlacementRow, RelationRow, ShardRow, COLUMNS_SQL, NODES_SQL,
-    PARTITIONS_SQL, PLACEMENTS_SQL, RELATIONS_SQL, SHARDS_SQL,
+    CatalogRows, ColumnRow, NodeRow, PartitionRow, PlacementRow, RelationRow, ShardRow, COLUMNS_SQL, FINGERPRINT_SQL,
+    NODES_SQL, PARTITIONS_SQL, PLACEMENTS_SQL, PLAIN_FINGERPRINT_SQL, RELATIONS_SQL, SHARDS_SQL,
 };
 use citus_proxy_router::{CatalogError, Topology};
 use tokio_postgres::SimpleQueryMessage;
@@ -34,9 +34,16 @@ pub struct Loader {
     pg: tokio_postgres::Config,
     tls: Option<Arc<rustls::ClientConfig>>,
     addr: String,
-    /// Said once that the upstream has no Citus catalog.
+    /// The database whose catalog this loader reads.
+    database: String,
+    /// Said once that the database has no Citus catalog.
     warned_plain: Arc<std::sync::atomic::AtomicBool>,
 }
+
+/// What the change probe saw: the catalog fingerprint, or that the database had no Citus catalog
+/// at the last full load (then the plain fingerprint is read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint(String);
 
 impl Loader {
     pub fn from_config(config: &Config) -> Result<Loader, MetadataError> {
@@ -59,31 +66,80 @@ impl Loader {
         }
         let ca = (!config.upstream.ca_file.is_empty()).then(|| std::path::Path::new(&config.upstream.ca_file));
         let tls = crate::net::tls::client_config(mode, ca).map_err(|e| MetadataError::Tls(e.to_string()))?;
-        Ok(Loader { pg, tls, addr: url.addr(), warned_plain: Arc::default() })
+        let database = url.database.as_deref().or(url.user.as_deref()).unwrap_or("postgres").to_string();
+        Ok(Loader { pg, tls, addr: url.addr(), database, warned_plain: Arc::default() })
+    }
+
+    /// The same coordinator, credentials and TLS, reading the catalog of another database.
+    pub fn for_database(&self, database: &str) -> Loader {
+        let mut pg = self.pg.clone();
+        pg.dbname(database);
+        Loader {
+            pg,
+            tls: self.tls.clone(),
+            addr: self.addr.clone(),
+            database: database.to_string(),
+            warned_plain: Arc::default(),
+        }
+    }
+
+    /// The database this loader reads.
+    pub fn database(&self) -> &str {
+        &self.database
     }
 
     /// Reads every catalog and builds a snapshot.
     pub async fn load(&self) -> Result<Topology, MetadataError> {
+        let client = self.connect().await?;
+        Ok(self.load_with(&client).await?.0)
+    }
+
+    /// The cheap change probe: one row that changes whenever a catalog the snapshot is built from
+    /// does (see `FINGERPRINT_SQL`). `citus` says which catalogs the last full load found.
+    pub async fn fingerprint(&self, client: &tokio_postgres::Client, citus: bool) -> Result<Fingerprint, MetadataError> {
+        let (what, sql) = if citus { ("fingerprint", FINGERPRINT_SQL) } else { ("plain fingerprint", PLAIN_FINGERPRINT_SQL) };
+        let messages = client.simple_query(sql).await.map_err(|e| MetadataError::Query { what, reason: describe(&e) })?;
+        let row = messages.iter().find_map(|m| match m {
+            SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+            _ => None,
+        });
+        row.map(Fingerprint).ok_or(MetadataError::Query { what, reason: "no row".into() })
+    }
+
+    /// A connection to the catalog (the probe keeps one open between probes).
+    pub async fn connect(&self) -> Result<tokio_postgres::Client, MetadataError> {
         let connect_err = |e: tokio_postgres::Error| MetadataError::Connect { addr: self.addr.clone(), reason: crate::net::tls::postgres_client::describe(&e) };
         // libpq's sslmode, including prefer's plaintext retry after a failed handshake.
-        let client = crate::net::tls::postgres_client::connect(&self.pg, self.tls.as_ref()).await.map_err(connect_err)?;
+        crate::net::tls::postgres_client::connect(&self.pg, self.tls.as_ref()).await.map_err(connect_err)
+    }
+
+    /// Reads every catalog over `client` and builds a snapshot; true when the database has the
+    /// Citus catalog.
+    pub async fn load_with(&self, client: &tokio_postgres::Client) -> Result<(Topology, bool), MetadataError> {
         // Plain PostgreSQL (no Citus catalog): a cluster without Citus tables, where every table
         // is local to the coordinator; its relations are still known (for routing reports and
         // the cache). A partly missing Citus catalog stays an error.
-        let citus = has_citus_catalog(&client).await?;
+        let citus = has_citus_catalog(client).await?;
         if !citus && !self.warned_plain.swap(true, std::sync::atomic::Ordering::Relaxed) {
-            tracing::warn!(upstream = %self.addr, "the upstream has no Citus catalog (pg_dist_partition): every table is treated as local");
+            tracing::warn!(
+                upstream = %self.addr,
+                database = %self.database,
+                "no Citus catalog (pg_dist_partition) in database {}: its tables route as local (plain PostgreSQL tables on the \
+                 coordinator) and the result cache treats them as plain tables (cacheable, invalidated by writes through this \
+                 proxy); the catalog is probed again and loaded if Citus is installed later",
+                self.database
+            );
         }
         let rows = CatalogRows {
-            partitions: if citus { rows(&client, "pg_dist_partition", PARTITIONS_SQL, PartitionRow::from_text).await? } else { Vec::new() },
-            shards: if citus { rows(&client, "pg_dist_shard", SHARDS_SQL, ShardRow::from_text).await? } else { Vec::new() },
-            placements: if citus { rows(&client, "pg_dist_placement", PLACEMENTS_SQL, PlacementRow::from_text).await? } else { Vec::new() },
-            nodes: if citus { rows(&client, "pg_dist_node", NODES_SQL, NodeRow::from_text).await? } else { Vec::new() },
-            relations: rows(&client, "relations", RELATIONS_SQL, RelationRow::from_text).await?,
+            partitions: if citus { rows(client, "pg_dist_partition", PARTITIONS_SQL, PartitionRow::from_text).await? } else { Vec::new() },
+            shards: if citus { rows(client, "pg_dist_shard", SHARDS_SQL, ShardRow::from_text).await? } else { Vec::new() },
+            placements: if citus { rows(client, "pg_dist_placement", PLACEMENTS_SQL, PlacementRow::from_text).await? } else { Vec::new() },
+            nodes: if citus { rows(client, "pg_dist_node", NODES_SQL, NodeRow::from_text).await? } else { Vec::new() },
+            relations: rows(client, "relations", RELATIONS_SQL, RelationRow::from_text).await?,
             // Columns are read for Citus tables only.
-            columns: if citus { rows(&client, "columns", COLUMNS_SQL, ColumnRow::from_text).await? } else { Vec::new() },
+            columns: if citus { rows(client, "columns", COLUMNS_SQL, ColumnRow::from_text).await? } else { Vec::new() },
         };
-        Topology::build(rows).map_err(MetadataError::Catalog)
+        Ok((Topology::build(rows).map_err(MetadataError::Catalog)?, citus))
     }
 }
 

@@ -1,10 +1,15 @@
-//! The current cluster snapshot: loaded at start, refreshed on an interval, after statements
-//! that change Citus metadata, and on demand; swapped atomically so no statement waits on a
-//! refresh. A failed refresh keeps the last good snapshot and says so in logs and metrics.
+//! Cluster snapshots, one per database a client uses: loaded at start (the upstream URL's
+//! database) or on the first session of another database, kept fresh by a cheap change probe
+//! (a full reload only when the catalog changed), re-read on an interval as a safety net, after
+//! statements that change Citus metadata, and on demand; swapped atomically so no statement waits
+//! on a refresh. A failed refresh keeps the last good snapshot and says so in logs and metrics.
 
 mod gauges;
 pub mod loader;
+mod refresher;
+mod stores;
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,10 +20,16 @@ use tokio::sync::{watch, Notify};
 use tracing::{info, warn};
 
 use crate::metrics::ProxyMetrics;
-use crate::shutdown::{reached, Phase};
-pub use loader::{Loader, MetadataError};
+pub use loader::{Fingerprint, Loader, MetadataError};
+pub use refresher::Timing;
+pub use stores::{MetadataStores, SessionMetadata};
 
+/// One database's snapshot and its refresh state.
 pub struct MetadataStore {
+    database: String,
+    /// Only the upstream URL's database exports the cluster gauges (nodes and placements are the
+    /// cluster's; one exporter keeps the existing metric names unambiguous).
+    gauges: bool,
     current: ArcSwapOption<Topology>,
     /// Milliseconds since `epoch` of the last successful load, plus one (0 = never).
     loaded_at: AtomicU64,
@@ -26,22 +37,39 @@ pub struct MetadataStore {
     wake: Notify,
     last_error: Mutex<Option<String>>,
     loads: AtomicU64,
+    /// Refresh requests so far; the refresher publishes in `done` the count it had seen when its
+    /// last load began, so a requester knows when a load started after its request has finished.
+    requested: AtomicU64,
+    done: watch::Sender<u64>,
 }
 
 impl Default for MetadataStore {
     fn default() -> Self {
+        MetadataStore::new("", true)
+    }
+}
+
+impl MetadataStore {
+    pub fn new(database: &str, gauges: bool) -> Self {
         MetadataStore {
+            database: database.to_string(),
+            gauges,
             current: ArcSwapOption::empty(),
             loaded_at: AtomicU64::new(0),
             epoch: Instant::now(),
             wake: Notify::new(),
             last_error: Mutex::new(None),
             loads: AtomicU64::new(0),
+            requested: AtomicU64::new(0),
+            done: watch::Sender::new(0),
         }
     }
-}
 
-impl MetadataStore {
+    /// The database this snapshot describes.
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
     /// The current snapshot (cheap: no lock, no copy).
     pub fn topology(&self) -> arc_swap::Guard<Option<Arc<Topology>>> {
         self.current.load()
@@ -58,7 +86,19 @@ impl MetadataStore {
 
     /// Asks the refresher to reload now (after DDL or a Citus function, or RELOAD).
     pub fn request_refresh(&self) {
+        self.requested.fetch_add(1, Ordering::SeqCst);
         self.wake.notify_one();
+    }
+
+    /// Asks for a reload and resolves once a load that began after this call has finished
+    /// (successfully or not). Bounded by `limit`, so a session never hangs on a stuck catalog.
+    pub fn refreshed(&self, limit: Duration) -> impl Future<Output = ()> + Send + 'static {
+        let want = self.requested.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut done = self.done.subscribe();
+        self.wake.notify_one();
+        async move {
+            let _ = tokio::time::timeout(limit, done.wait_for(|d| *d >= want)).await;
+        }
     }
 
     /// Time since the last successful load.
@@ -78,22 +118,34 @@ impl MetadataStore {
         self.last_error.lock().ok().and_then(|e| e.clone())
     }
 
-    /// Loads once, recording success or failure.
+    /// Loads once over a new connection, recording success or failure (RELOAD).
     pub async fn refresh(&self, loader: &Loader, metrics: &ProxyMetrics) -> Result<(), MetadataError> {
-        match loader.load().await {
-            Ok(t) => {
-                gauges::update(metrics, &t);
+        let loaded = match loader.connect().await {
+            Ok(client) => loader.load_with(&client).await,
+            Err(e) => Err(e),
+        };
+        self.record(loaded, metrics).map(|_| ())
+    }
+
+    /// Installs a load's result, or counts and logs its failure; returns whether the database
+    /// has the Citus catalog.
+    fn record(&self, loaded: Result<(Topology, bool), MetadataError>, metrics: &ProxyMetrics) -> Result<bool, MetadataError> {
+        match loaded {
+            Ok((t, citus)) => {
+                if self.gauges {
+                    gauges::update(metrics, &t);
+                }
                 let (tables, nodes) = (t.tables().len(), t.nodes().len());
                 for w in t.warnings() {
-                    warn!(warning = %w, "metadata");
+                    warn!(warning = %w, database = %self.database, "metadata");
                 }
                 self.install(t);
-                info!(tables, nodes, "metadata loaded");
-                Ok(())
+                info!(tables, nodes, database = %self.database, "metadata loaded");
+                Ok(citus)
             }
             Err(e) => {
                 metrics.counter("citus_proxy_metadata_refresh_errors_total").increment(1);
-                warn!(error = %e, kept = self.age().is_some(), "metadata refresh failed; keeping the last good snapshot");
+                warn!(error = %e, database = %self.database, kept = self.age().is_some(), "metadata refresh failed; keeping the last good snapshot");
                 if let Ok(mut last) = self.last_error.lock() {
                     *last = Some(e.to_string());
                 }
@@ -102,31 +154,14 @@ impl MetadataStore {
         }
     }
 
-    /// Refreshes every `interval` (0 = only on request) and whenever asked, until closing.
-    pub async fn run_refresher(
-        self: Arc<Self>,
-        loader: Loader,
-        metrics: Arc<ProxyMetrics>,
-        interval: Duration,
-        mut phase: watch::Receiver<Phase>,
-    ) {
-        loop {
-            let _ = self.refresh(&loader, &metrics).await;
-            // Retry sooner while there is no snapshot at all.
-            let wait = if self.age().is_none() { Duration::from_secs(1) } else { interval };
-            tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = sleep_or_forever(wait) => {}
-                _ = reached(&mut phase, Phase::Closing) => return,
+    /// Publishes that every request counted up to `seen` has had its load.
+    fn finished(&self, seen: u64) {
+        self.done.send_if_modified(|d| {
+            let newer = seen > *d;
+            if newer {
+                *d = seen;
             }
-        }
-    }
-}
-
-async fn sleep_or_forever(d: Duration) {
-    if d.is_zero() {
-        std::future::pending::<()>().await
-    } else {
-        tokio::time::sleep(d).await
+            newer
+        });
     }
 }

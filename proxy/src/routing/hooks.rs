@@ -10,8 +10,8 @@ use tracing::debug;
 
 use super::on_stack::with_slice;
 use crate::caching::{CachePlan, SessionCache, Statement};
-use crate::hooks::{StatementHooks, StatementNote};
-use crate::metadata::MetadataStore;
+use crate::hooks::{ReadyWait, StatementHooks, StatementNote};
+use crate::metadata::SessionMetadata;
 use crate::settings::words::{first_word, identifier};
 use crate::settings::{session_command, SessionCommand, SessionSettings, TempRelations};
 use crate::shapes::{Shapes, OVERFLOW};
@@ -19,6 +19,10 @@ use crate::wire::bind::BindView;
 use crate::wire::error_response::{encode, Severity};
 use crate::wire::parse::ParseView;
 use crate::wire::ready::TxStatus;
+
+/// The longest a session's ReadyForQuery waits for the metadata reload its statement asked for
+/// (a catalog that does not answer must not stall the client).
+const REFRESH_WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A prepared statement's analysis, its SQL and declared parameter types.
 struct PreparedEntry {
@@ -33,7 +37,8 @@ struct PreparedEntry {
 
 pub struct RoutingHooks {
     router: Arc<Router>,
-    metadata: Arc<MetadataStore>,
+    /// The session database's snapshot.
+    metadata: SessionMetadata,
     shapes: Arc<Shapes>,
     empty: Arc<Topology>,
     settings: SessionSettings,
@@ -43,6 +48,8 @@ pub struct RoutingHooks {
     batch: Option<(Decision, Arc<str>)>,
     /// A statement that changes Citus metadata ran; reload once the transaction is over.
     refresh_when_idle: bool,
+    /// The transaction that changed metadata ended: reload before its ReadyForQuery is relayed.
+    refresh_due: bool,
     /// None when the result cache is off.
     cache: Option<SessionCache>,
 }
@@ -50,7 +57,7 @@ pub struct RoutingHooks {
 impl RoutingHooks {
     pub fn new(
         router: Arc<Router>,
-        metadata: Arc<MetadataStore>,
+        metadata: SessionMetadata,
         shapes: Arc<Shapes>,
         settings: SessionSettings,
         empty: Arc<Topology>,
@@ -66,6 +73,7 @@ impl RoutingHooks {
             prepared: ahash::AHashMap::new(),
             batch: None,
             refresh_when_idle: false,
+            refresh_due: false,
             cache,
         }
     }
@@ -185,7 +193,7 @@ impl StatementHooks for RoutingHooks {
             }
             return note;
         };
-        let guard = self.metadata.topology();
+        let guard = self.metadata.store().topology();
         let topo = guard.as_deref().unwrap_or(&self.empty);
         let explain = self.explain();
         let (router, cache, settings, temp) = (&self.router, &mut self.cache, &self.settings, &self.temp);
@@ -240,7 +248,7 @@ impl StatementHooks for RoutingHooks {
         // with it every Bind is, since each may write.
         if self.batch.is_none() || self.cache.is_some() {
             let servable = !entry.closed;
-            let guard = self.metadata.topology();
+            let guard = self.metadata.store().topology();
             let topo = guard.as_deref().unwrap_or(&self.empty);
             let explain = self.explain();
             let (router, cache, settings, temp) = (&self.router, &mut self.cache, &self.settings, &self.temp);
@@ -297,6 +305,9 @@ impl StatementHooks for RoutingHooks {
     }
 
     fn on_parameter_status(&mut self, name: &str, value: &str) {
+        // ParameterStatus follows AuthenticationOk: the client is in, so its database's snapshot
+        // starts loading now, while the startup finishes.
+        self.metadata.store();
         self.settings.on_parameter_status(name, value);
     }
 
@@ -311,7 +322,13 @@ impl StatementHooks for RoutingHooks {
         }
         if self.refresh_when_idle && status == TxStatus::Idle {
             self.refresh_when_idle = false;
-            self.metadata.request_refresh();
+            self.refresh_due = true;
         }
+    }
+
+    fn before_ready(&mut self) -> Option<ReadyWait> {
+        // The next statement of this session must route on the new snapshot: the relay holds
+        // this ReadyForQuery until a load that began after the change has finished.
+        std::mem::take(&mut self.refresh_due).then(|| Box::pin(self.metadata.store().refreshed(REFRESH_WAIT_LIMIT)) as ReadyWait)
     }
 }

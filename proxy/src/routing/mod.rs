@@ -13,7 +13,7 @@ use citus_proxy_router::{Router, Topology};
 
 use crate::caching::{Planner, SessionCache};
 use crate::hooks::{HooksFactory, StatementHooks};
-use crate::metadata::MetadataStore;
+use crate::metadata::{MetadataStores, SessionMetadata};
 use crate::settings::SessionSettings;
 use crate::shapes::Shapes;
 
@@ -22,7 +22,8 @@ pub use hooks::RoutingHooks;
 /// Shared by every session's hooks.
 pub struct RoutingFactory {
     router: Arc<Router>,
-    metadata: Arc<MetadataStore>,
+    /// Each session routes on its own database's snapshot.
+    stores: Arc<MetadataStores>,
     shapes: Arc<Shapes>,
     /// `routing.search_path`: a session's search_path until it sets its own.
     default_search_path: String,
@@ -33,10 +34,10 @@ pub struct RoutingFactory {
 }
 
 impl RoutingFactory {
-    pub fn new(router: Arc<Router>, metadata: Arc<MetadataStore>, shapes: Arc<Shapes>, search_path: &str) -> RoutingFactory {
+    pub fn new(router: Arc<Router>, stores: Arc<MetadataStores>, shapes: Arc<Shapes>, search_path: &str) -> RoutingFactory {
         RoutingFactory {
             router,
-            metadata,
+            stores,
             shapes,
             default_search_path: search_path.to_string(),
             empty: Arc::new(Topology::default()),
@@ -60,7 +61,7 @@ impl HooksFactory for RoutingFactory {
         let cache = self.cache.as_ref().map(|p| SessionCache::new(p.clone(), database, user));
         Box::new(RoutingHooks::new(
             Arc::clone(&self.router),
-            Arc::clone(&self.metadata),
+            SessionMetadata::new(Arc::clone(&self.stores), database),
             Arc::clone(&self.shapes),
             SessionSettings::new(user, startup, &self.default_search_path),
             Arc::clone(&self.empty),

@@ -95,14 +95,22 @@ pub(super) async fn upstream_to_client(
                                 out_from = pos;
                                 invalidate(state, ctx, &stale).await;
                             }
-                            next = Some(finished(state, ctx, &p, status));
+                            let mut done = finished(state, ctx, &p, status);
+                            if let Some(wait) = done.wait.take() {
+                                // As for an invalidation: the statement's ReadyForQuery reaches
+                                // the client only once the metadata it changed is reloaded.
+                                w.write_all(&buf[out_from..pos]).await.map_err(SessionError::ClientIo)?;
+                                out_from = pos;
+                                wait.await;
+                            }
+                            next = Some(done);
                         }
                         at_statement_start = true;
                         pos += total;
                         collect_from = pos;
-                        let Next { idle_end, served_next } = next.unwrap_or_else(|| {
+                        let Next { idle_end, served_next, .. } = next.unwrap_or_else(|| {
                             let st = lock(state);
-                            Next { idle_end: st.draining && st.is_idle(), served_next: st.front_is_served() }
+                            Next { idle_end: st.draining && st.is_idle(), served_next: st.front_is_served(), wait: None }
                         });
                         if idle_end {
                             drained = true;
@@ -242,6 +250,8 @@ struct Next {
     idle_end: bool,
     /// The new front statement is answered from the cache.
     served_next: bool,
+    /// To finish before the ReadyForQuery is relayed (`StatementHooks::before_ready`).
+    wait: Option<crate::hooks::ReadyWait>,
 }
 
 /// Metrics and hooks of a statement that got its ReadyForQuery, and what comes next (read under
@@ -254,7 +264,8 @@ fn finished(state: &Mutex<State>, ctx: &Context, p: &Pending, status: TxStatus) 
     }
     let mut st = lock(state);
     st.hooks.on_ready(status, elapsed);
-    Next { idle_end: st.draining && st.is_idle(), served_next: st.front_is_served() }
+    let wait = st.hooks.before_ready();
+    Next { idle_end: st.draining && st.is_idle(), served_next: st.front_is_served(), wait }
 }
 
 /// Writes the cached answers at the front of the queue, each with a ReadyForQuery (cached

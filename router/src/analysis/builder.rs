@@ -69,7 +69,7 @@ impl<'a> Builder<'a> {
     pub fn add_rel(&mut self, source: RelSource, region: RegionId, scope: Option<(ScopeId, Box<str>)>) -> RelId {
         let id = self.m.rels.len();
         let alias = scope.as_ref().map(|(_, n)| n.clone());
-        self.m.rels.push(Rel { source, region, alias, nullable: false });
+        self.m.rels.push(Rel { source, region, alias, nullable: false, sublink: false });
         if let Some((s, name)) = scope {
             if let Some(sc) = self.m.scopes.get_mut(s) {
                 sc.members.push((name, id));

@@ -72,6 +72,9 @@ pub(crate) struct Rel {
     pub alias: Option<Box<str>>,
     /// On the nullable side of an outer join (or inside an anti-join).
     pub nullable: bool,
+    /// Pulled up from an `EXISTS` / `NOT EXISTS` sublink (a semi- or anti-join): Citus plans a
+    /// sublink it cannot push down on its own (recursively), so it never proves a join error.
+    pub sublink: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -448,6 +448,9 @@ impl<'a> Builder<'a> {
         let (rel_start, conj_start) = (self.m.rels.len(), self.m.conjs.len());
         self.query(q, Some(wrapper), region);
         let rel_end = self.m.rels.len();
+        for r in self.m.rels.get_mut(rel_start..rel_end).into_iter().flatten() {
+            r.sublink = true;
+        }
         for c in self.m.conjs.iter_mut().skip(conj_start) {
             if c.region == region && c.only.is_none() {
                 c.only = Some((rel_start, rel_end));

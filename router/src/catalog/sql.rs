@@ -53,3 +53,35 @@ JOIN pg_catalog.pg_class c ON c.oid = p.logicalrelid \
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
 JOIN pg_catalog.pg_attribute a ON a.attrelid = p.logicalrelid AND a.attnum > 0 AND NOT a.attisdropped \
 ORDER BY 1, 2, 3";
+
+/// A fingerprint of every catalog the snapshot is built from, in one cheap row, read every
+/// `metadata.probe_interval`; the full queries above run only when it changes. Per catalog it
+/// is the row count and the sum of the row versions' `xmin`. Any INSERT, UPDATE or DELETE
+/// changes it: an UPDATE writes a new row version with a newer xmin (a shard move rewrites the
+/// placement's `groupid`; `citus_update_node`, `citus_disable_node` rewrite pg_dist_node), an
+/// INSERT or DELETE changes the count (`create_distributed_table`, `citus_add_node`,
+/// `citus_remove_node`, a shard split), and DELETE + INSERT swaps an old xmin for a newer one
+/// (a move that re-creates the placement). The user relations part (pg_class rows; attributes
+/// of Citus tables) catches CREATE / DROP / ALTER / RENAME made outside the proxy. VACUUM and
+/// ANALYZE update pg_class in place (same xmin), so they do not cause reloads.
+pub const FINGERPRINT_SQL: &str = "\
+SELECT concat_ws(' ', \
+(SELECT count(*) || ':' || coalesce(sum(xmin::text::int8), 0) FROM pg_catalog.pg_dist_partition), \
+(SELECT count(*) || ':' || coalesce(sum(xmin::text::int8), 0) FROM pg_catalog.pg_dist_shard), \
+(SELECT count(*) || ':' || coalesce(sum(xmin::text::int8), 0) FROM pg_catalog.pg_dist_placement), \
+(SELECT count(*) || ':' || coalesce(sum(xmin::text::int8), 0) FROM pg_catalog.pg_dist_node), \
+(SELECT count(*) || ':' || coalesce(sum(a.xmin::text::int8), 0) FROM pg_catalog.pg_attribute a \
+ JOIN pg_catalog.pg_dist_partition p ON a.attrelid = p.logicalrelid), \
+(SELECT count(*) || ':' || coalesce(sum(c.xmin::text::int8), 0) \
+ FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+ AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'))";
+
+/// The fingerprint of a database without the Citus catalog: whether it appeared (CREATE
+/// EXTENSION citus), and its user relations as in `FINGERPRINT_SQL`.
+pub const PLAIN_FINGERPRINT_SQL: &str = "\
+SELECT concat_ws(' ', to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL, \
+(SELECT count(*) || ':' || coalesce(sum(c.xmin::text::int8), 0) \
+ FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+ AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'))";

@@ -138,8 +138,8 @@ pub(crate) fn general(ctx: &Ctx<'_, '_>, topo: &Topology, exclude: Option<RelId>
             Outcome::new(Route::Coordinator, "no table: evaluated on the coordinator")
         };
     }
-    if has_local || has_catalog {
-        return Outcome::unknown("joins Citus tables with local or catalog tables (Citus plans that recursively)");
+    if has_catalog {
+        return Outcome::unknown("joins Citus tables with catalog relations");
     }
     let ref_shards: Vec<ShardRef> =
         refs.iter().filter_map(|(_, t)| t.only_shard().map(|s| shard_ref(topo, t, s))).collect();
@@ -151,6 +151,9 @@ pub(crate) fn general(ctx: &Ctx<'_, '_>, topo: &Topology, exclude: Option<RelId>
             citus_local.iter().filter_map(|(_, t)| t.only_shard().map(|s| shard_ref(topo, t, s))).collect();
         shards.extend(ref_shards);
         return Outcome::new(Route::Local { shards }, "Citus local tables live on the coordinator");
+    }
+    if dist == 0 && has_local {
+        return reference_with_local(topo, &refs, ref_shards);
     }
     if dist == 0 {
         let mut nodes = Vec::new();
@@ -179,7 +182,12 @@ pub(crate) fn general(ctx: &Ctx<'_, '_>, topo: &Topology, exclude: Option<RelId>
             DistRel { rel: rid, table: t, pruned: prune(topo, t, &keyset, ctx.vals.explain), keyset }
         })
         .collect();
-    let notes: Vec<String> = rels.iter().flat_map(|d| d.pruned.notes.iter().cloned()).collect();
+    let mut notes: Vec<String> = rels.iter().flat_map(|d| d.pruned.notes.iter().cloned()).collect();
+    if has_local {
+        // Citus plans the join recursively: the filtered distributed side (or the local table)
+        // becomes a subplan; the shards touched are the distributed tables' own.
+        notes.push("joined with local tables: planned recursively, the join of the subplan runs on the coordinator".into());
+    }
     let reason = notes.join("; ");
     if let Dml::Update { target, sets } = &m.dml {
         if let Some(o) = key_update_error(ctx, &rels, *target, sets) {
@@ -204,10 +212,31 @@ pub(crate) fn general(ctx: &Ctx<'_, '_>, topo: &Topology, exclude: Option<RelId>
     if m.locking {
         return Outcome::error("could not run distributed query with FOR UPDATE/SHARE commands");
     }
-    if let Some(e) = join_error(ctx, &classes, &rels) {
-        return Outcome::error(e);
+    // With local tables in the join Citus first turns either side into a subplan
+    // (citus.local_table_join_policy), so a join error is no longer certain.
+    if !has_local {
+        if let Some(e) = join_error(ctx, &classes, &rels) {
+            return Outcome::error(e);
+        }
     }
     multi(topo, &rels, ref_shards, reason)
+}
+
+/// Reference tables joined with plain tables: Citus's router planner accepts it only on a
+/// placement local to the coordinator (group 0), where the one task then runs.
+fn reference_with_local(topo: &Topology, refs: &[(RelId, &CitusTable)], ref_shards: Vec<ShardRef>) -> Outcome {
+    let coordinator = refs.iter().try_fold(None::<String>, |found, (_, t)| {
+        let s = t.only_shard()?;
+        let n = s.nodes.iter().filter_map(|n| topo.node(*n)).find(|n| n.group_id == 0)?;
+        Some(found.or_else(|| Some(n.addr().to_string())))
+    });
+    match coordinator.flatten() {
+        Some(node) => Outcome::new(
+            Route::Reference { shards: ref_shards, nodes: vec![node] },
+            "reference tables joined with local tables: one task on the coordinator's placement",
+        ),
+        None => Outcome::unknown("reference tables joined with local tables, but the coordinator holds no placement of them"),
+    }
 }
 
 /// Citus's router planner: every distributed relation on at most one shard, all co-located.
@@ -281,11 +310,15 @@ fn key_update_error(ctx: &Ctx<'_, '_>, rels: &[DistRel<'_>], target: RelId, sets
 fn join_error(ctx: &Ctx<'_, '_>, classes: &Classes<'_>, rels: &[DistRel<'_>]) -> Option<String> {
     let m = ctx.model;
     let flat = m.regions == 1 && m.rels.iter().all(|r| matches!(r.source, RelSource::Base { .. }));
+    // Relations of an EXISTS sublink are left out: Citus pushes a semi-join on the co-located
+    // key down, and plans other sublinks recursively rather than refusing them outright.
+    let in_sublink = |d: &DistRel<'_>| m.rels.get(d.rel).is_some_and(|r| r.sublink);
+    let rels: Vec<&DistRel<'_>> = rels.iter().filter(|d| !in_sublink(d)).collect();
     if !flat || rels.len() < 2 {
         return None;
     }
     let key_class = |d: &DistRel<'_>| d.table.dist_column.as_ref().and_then(|c| classes.class_of((d.rel, &c.name)));
-    let first = rels.first()?;
+    let first = *rels.first()?;
     let all_joined = rels.iter().all(|d| key_class(d).is_some() && key_class(d) == key_class(first));
     let colocated = rels.iter().all(|d| d.table.colocation_id == first.table.colocation_id);
     if all_joined && colocated {

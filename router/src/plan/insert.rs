@@ -26,7 +26,12 @@ pub(crate) fn decide_insert(ctx: &Ctx<'_, '_>, topo: &Topology) -> Outcome {
                 Route::Coordinator | Route::Local { .. } => {
                     Outcome::new(Route::Local { shards: Vec::new() }, "INSERT into a plain PostgreSQL table")
                 }
-                _ => Outcome::unknown("INSERT into a local table from Citus tables"),
+                // Citus runs the SELECT as a distributed query and inserts its rows on the
+                // coordinator: the distributed work is the SELECT's.
+                Route::SingleShard { .. } | Route::MultiShard { .. } | Route::Reference { .. } | Route::ZeroShard | Route::Error { .. } => {
+                    Outcome { route: src.route, reason: format!("INSERT into a local table, its SELECT pulled to the coordinator: {}", src.reason) }
+                }
+                _ => Outcome::unknown(format!("INSERT into a local table from Citus tables: {}", src.reason)),
             };
         }
         _ => return Outcome::unknown("INSERT target is not in the metadata snapshot"),
@@ -148,7 +153,7 @@ fn insert_select(ctx: &Ctx<'_, '_>, topo: &Topology, t: &CitusTable, pos: Option
                 _ => None,
             });
             let (Some(source), Some(first)) = (source_key, shards.first()) else {
-                return Outcome::unknown("INSERT … SELECT that Citus would pull to the coordinator");
+                return pulled(topo, t, &src.reason);
             };
             let index = first.shard_id.and_then(|id| topo.shard(id)).filter(|(st, _)| st.name == source.name).map(|(_, s)| s.index);
             let Some(target_shard) = index.and_then(|i| t.shards.get(i)) else {
@@ -162,6 +167,21 @@ fn insert_select(ctx: &Ctx<'_, '_>, topo: &Topology, t: &CitusTable, pos: Option
         }
         Route::MultiShard { .. } => Outcome { route: src.route, reason: format!("INSERT … SELECT over many shards: {}", src.reason) },
         Route::Error { .. } => src,
-        _ => Outcome::unknown("INSERT … SELECT from non-distributed relations"),
+        Route::Local { .. } | Route::Coordinator | Route::Reference { .. } => pulled(topo, t, &src.reason),
+        _ => Outcome::unknown(format!("INSERT … SELECT: {}", src.reason)),
     }
+}
+
+/// INSERT … SELECT that Citus pulls to the coordinator: the SELECT runs there and its rows are
+/// sent to the target's shards by their values, which are known only at run time.
+fn pulled(topo: &Topology, t: &CitusTable, source: &str) -> Outcome {
+    let shards: Vec<ShardRef> = t.shards.iter().map(|s| shard_ref(topo, t, s)).collect();
+    let mut nodes: Vec<String> = shards.iter().flat_map(|r| r.nodes.iter().cloned()).collect();
+    nodes.sort();
+    nodes.dedup();
+    let why = if source.is_empty() { String::new() } else { format!(" (SELECT: {source})") };
+    Outcome::new(
+        Route::MultiShard { shards, tasks: None, nodes },
+        format!("INSERT … SELECT pulled to the coordinator: rows go to the shards of {} their values hash to{why}", qualified(t)),
+    )
 }
