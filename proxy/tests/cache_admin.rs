@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::Proxy;
+use common::{eventually, Proxy};
 use tokio_postgres::SimpleQueryMessage;
 
 fn value(msgs: &[SimpleQueryMessage], name: &str) -> Option<String> {
@@ -77,6 +77,10 @@ async fn flush_cache_cli_empties_every_instance() {
         let c = connect(&p.citus_url()).await;
         c.simple_query(READ).await.expect("read");
         c.simple_query(READ).await.expect("read");
+        // The fill reaches Redis off the relay path: the next instance can hit it only once stored.
+        let cache = p.ctx.cache.as_ref().expect("cache");
+        let stored = eventually(5, || async { cache.stats().stores_redis >= 1 }).await;
+        assert!(stored, "the fill never reached Redis: {:?}", cache.stats());
     }
     let hits = |p: &Proxy| p.ctx.cache.as_ref().map_or(0, |c| c.stats().hits_memory + c.stats().hits_redis);
     assert_eq!(hits(&proxies[0]) + hits(&proxies[1]), 3, "the second instance hit the first one's entry via Redis");
