@@ -106,7 +106,7 @@ async fn flush(h: &mut Halves, out: &mut BytesMut) -> Result<(), SessionError> {
 /// Sends what is pending to the client, then relays its one answer (a `p` frame).
 async fn answer_from_client(h: &mut Halves, out: &mut BytesMut, ctx: &Arc<Context>) -> Result<(), SessionError> {
     flush(h, out).await?;
-    let max = ctx.config.limits.max_message_size as usize + 1;
+    let max = ctx.live().limits.max_message_size as usize + 1;
     let answer = h.client.next(max).await.map_err(|e| match e {
         FrameError::Io(e) => SessionError::ClientIo(e),
         FrameError::Eof => SessionError::ClientIo(std::io::ErrorKind::UnexpectedEof.into()),

@@ -29,7 +29,7 @@ pub use relay::{End, Halves};
 /// Serves one accepted client connection to its end.
 pub async fn serve(ctx: Arc<Context>, tcp: TcpStream, peer: SocketAddr, phase: watch::Receiver<Phase>) {
     let _ = tcp.set_nodelay(true);
-    let startup_timeout = ctx.config.limits.startup_timeout;
+    let startup_timeout = ctx.live().limits.startup_timeout;
     let opening = match tokio::time::timeout(startup_timeout, handshake::open(&ctx, tcp)).await {
         Ok(Ok(o)) => o,
         Ok(Err((err, client))) => {
