@@ -81,7 +81,6 @@ fn key_arg(key: &'static Key) -> Arg {
         .long(long)
         .value_name(value_name(key.kind))
         .action(ArgAction::Set)
-        .allow_hyphen_values(true)
         .help(format!("{} [default: {default}]", key.doc));
     if let Some(alias) = key.alias {
         arg = arg.visible_alias(alias);

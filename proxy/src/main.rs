@@ -10,7 +10,7 @@ use tracing::info;
 fn main() -> ExitCode {
     let matches = cli::command().get_matches();
     if matches.subcommand_name() == Some("config-reference") {
-        print!("{}", cli::reference_markdown());
+        out(cli::reference_markdown().trim_end());
         return ExitCode::SUCCESS;
     }
     let config = match cli::load_config(&matches) {
@@ -26,7 +26,7 @@ fn main() -> ExitCode {
     if matches.subcommand_name() == Some("check-config") {
         // The effective value of every key, passwords masked (the Debug form would show them).
         for (key, value) in &config.values {
-            println!("{key} = {value}");
+            out(&format!("{key} = {value}"));
         }
         return ExitCode::SUCCESS;
     }
@@ -47,7 +47,7 @@ fn main() -> ExitCode {
     let code = match serve(config, cli::config_source(&matches)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
+            tracing::error!("{}", citus_proxy::config::mask::mask_url(&format!("{e:#}")));
             say(&format!("citus-proxy: {e:#}"));
             ExitCode::FAILURE
         }
@@ -56,10 +56,17 @@ fn main() -> ExitCode {
     code
 }
 
-/// A line on stderr that cannot panic (`eprintln!` does when stderr is a closed pipe).
+/// A line on stdout that cannot panic (`println!` does when stdout is a closed pipe: `| head`).
+fn out(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{line}");
+}
+
+/// A line on stderr, URL passwords masked, that cannot panic (`eprintln!` does when stderr is a
+/// closed pipe).
 fn say(line: &str) {
     use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "{line}");
+    let _ = writeln!(std::io::stderr(), "{}", citus_proxy::config::mask::mask_url(line));
 }
 
 fn explain(config: &citus_proxy::config::Config, m: &clap::ArgMatches) -> ExitCode {
@@ -77,8 +84,8 @@ fn explain(config: &citus_proxy::config::Config, m: &clap::ArgMatches) -> ExitCo
         }
     };
     match rt.block_on(citus_proxy::explain::explain(config, &sql, &params, format)) {
-        Ok(out) => {
-            println!("{out}");
+        Ok(text) => {
+            out(&text);
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -99,7 +106,7 @@ fn flush_cache(config: &citus_proxy::config::Config, m: &clap::ArgMatches) -> Ex
     };
     match rt.block_on(citus_proxy::flush::flush(config, admin.as_deref())) {
         Ok(msg) => {
-            println!("{msg}");
+            out(&msg);
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -75,4 +75,7 @@ fn passwords_are_masked_even_in_errors() {
     let (code, _, err) = run(&["--cache-redis-url", "redis://:hunter2@cache:notaport", "check-config"], &[]);
     assert_eq!(code, 2);
     assert!(err.contains("cache.redis_url") && !err.contains("hunter2"), "{err}");
+    let (code, _, err) = run(&["--upstream", "postgres://app:hunter3@db:notaport/app", "check-config"], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("upstream.url") && !err.contains("hunter3") && err.contains("app:***@db"), "{err}");
 }

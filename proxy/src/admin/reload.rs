@@ -83,7 +83,7 @@ pub async fn reload(ctx: &Context) -> ReloadReport {
     let src = &ctx.source;
     let config = match crate::config::load(src.file.as_deref(), &src.overrides, |n| std::env::var(n).ok()) {
         Ok(fresh) => apply(ctx, fresh),
-        Err(e) => ConfigOutcome::Invalid(e.to_string()),
+        Err(e) => ConfigOutcome::Invalid(crate::config::mask::mask_url(&e.to_string())),
     };
     ReloadReport { metadata, config }
 }

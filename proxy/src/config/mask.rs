@@ -1,26 +1,31 @@
 //! Passwords in URLs are never shown: check-config, SHOW CONFIG, flush-cache and log lines print
 //! URLs through `mask_url`.
 
-/// `postgres://user:secret@host` → `postgres://user:***@host`, for each comma-separated URL.
-/// Works on the text, so a URL too broken to parse (the case an error message shows) is masked too.
+/// `postgres://user:secret@host` → `postgres://user:***@host`, for every URL in `text` (a
+/// comma-separated list, or an error message quoting one). Works on the text, so a URL too
+/// broken to parse — the case an error message shows — is masked too.
 pub fn mask_url(text: &str) -> String {
-    text.split(',').map(mask_one).collect::<Vec<_>>().join(",")
-}
-
-fn mask_one(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else { return url.to_string() };
-    let rest_start = scheme_end + 3;
-    let rest = &url[rest_start..];
-    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_len];
-    let Some(at) = authority.rfind('@') else { return url.to_string() };
-    let userinfo = &authority[..at];
-    let Some(colon) = userinfo.find(':') else { return url.to_string() };
-    let mut out = String::with_capacity(url.len());
-    out.push_str(&url[..rest_start]);
-    out.push_str(&userinfo[..colon]);
-    out.push_str(":***");
-    out.push_str(&rest[at..]);
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let start = i + 3;
+        out.push_str(&rest[..start]);
+        let tail = &rest[start..];
+        let end = tail
+            .find(|c: char| c.is_whitespace() || matches!(c, '/' | '?' | '#' | ',' | '"' | '\'' | '`' | ')'))
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match (authority.find(':'), authority.rfind('@')) {
+            (Some(colon), Some(at)) if colon < at => {
+                out.push_str(&authority[..colon]);
+                out.push_str(":***");
+                out.push_str(&authority[at..]);
+            }
+            _ => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
     out
 }
 
@@ -38,5 +43,9 @@ mod tests {
         assert_eq!(mask_url("postgres://app@db/x"), "postgres://app@db/x");
         assert_eq!(mask_url("postgres://db:5432"), "postgres://db:5432");
         assert_eq!(mask_url("plain"), "plain");
+        assert_eq!(
+            mask_url("not a URL (invalid port): \"postgres://u:pw@h:x/db\" and redis://:r@c:1"),
+            "not a URL (invalid port): \"postgres://u:***@h:x/db\" and redis://:***@c:1"
+        );
     }
 }
