@@ -79,9 +79,9 @@ async fn only_listed_roles_with_the_right_password_get_in() {
     let proxy = Proxy::start_citus(&[("admin.users", "cp_md5")]).await;
     let ok = connect(&proxy.url_for("cp_md5", Some("pw-md5"), "citus_proxy")).await.expect("listed role");
     ok.simple_query("SHOW STATS").await.expect("stats");
-    let wrong = connect(&proxy.url_for("cp_md5", Some("nope"), "citus_proxy")).await.err().expect("wrong password");
+    let wrong = connect(&proxy.url_for("cp_md5", Some("nope"), "citus_proxy")).await.expect_err("wrong password");
     assert_eq!(wrong.as_db_error().map(|d| d.code().code()), Some("28P01"));
-    let unlisted = connect(&proxy.url_for("cp_scram", Some("pw-scram"), "citus_proxy")).await.err().expect("not listed");
+    let unlisted = connect(&proxy.url_for("cp_scram", Some("pw-scram"), "citus_proxy")).await.expect_err("not listed");
     assert_eq!(unlisted.as_db_error().map(|d| d.code().code()), Some("28000"));
     proxy.stop().await;
 }

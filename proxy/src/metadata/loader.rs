@@ -45,8 +45,8 @@ impl Loader {
         let mut pg = tokio_postgres::Config::new();
         pg.host(&url.host)
             .port(url.port)
-            .user(&url.effective_user())
-            .dbname(&url.effective_database())
+            .user(url.effective_user())
+            .dbname(url.effective_database())
             .application_name("citus-proxy metadata")
             .connect_timeout(config.upstream.connect_timeout.max(Duration::from_millis(100)))
             .ssl_mode(match mode {
