@@ -242,12 +242,12 @@ fn max_fds(metrics: u16) -> Option<f64> {
 
 #[test]
 fn the_open_files_limit_is_raised_and_a_short_one_is_said_once() {
-    // Soft 64, hard 4096: raised to 4096, which fits the default 1000 clients.
-    let (mut child, metrics, lines) = start_under_ulimit("ulimit -S -n 64 && ulimit -H -n 4096", &[]);
-    assert_eq!(max_fds(metrics), Some(4096.0));
+    // Soft 64, hard 2200: raised to 2200, which fits the default 1000 clients (2064 descriptors).
+    let (mut child, metrics, lines) = start_under_ulimit("ulimit -S -n 64 && ulimit -H -n 2200", &[]);
+    assert_eq!(max_fds(metrics), Some(2200.0));
     let log = text_of(&lines);
-    assert!(log.contains("raised the open-files limit") && log.contains("from=64") && log.contains("to=4096"), "{log}");
-    assert!(!log.contains("open-files limit (4096) is below"), "{log}");
+    assert!(log.contains("raised the open-files limit") && log.contains("from=64") && log.contains("to=2200"), "{log}");
+    assert!(!log.contains("open-files limit (2200) is below"), "{log}");
     let _ = child.kill();
     let _ = child.wait();
 
