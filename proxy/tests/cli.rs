@@ -128,3 +128,16 @@ fn flush_cache_masks_the_admin_password() {
     assert!(!out.status.success());
     assert!(all.contains("postgres://admin:***@127.0.0.1") && !all.contains("s3cr3t-pw"), "{all}");
 }
+
+#[test]
+fn the_metadata_connection_defaults_its_role_to_the_os_user() {
+    let me = citus_proxy::config::upstream_url::os_user().expect("the tests run as a user listed in /etc/passwd");
+    let port = test_support::free_port();
+    let out = Command::new(env!("CARGO_BIN_EXE_citus-proxy"))
+        .args(["explain", "--upstream", &format!("postgres://127.0.0.1:{port}"), "SELECT 1"])
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains(&format!("as role \"{me}\"")) && err.contains("upstream.url"), "{err}");
+}

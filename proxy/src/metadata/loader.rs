@@ -64,7 +64,11 @@ impl Loader {
 
     /// Reads every catalog and builds a snapshot.
     pub async fn load(&self) -> Result<Topology, MetadataError> {
-        let connect_err = |e: tokio_postgres::Error| MetadataError::Connect { addr: self.addr.clone(), reason: describe(&e) };
+        // Name the role: without one in `upstream.url` it is the OS user's, which may not exist.
+        let connect_err = |e: tokio_postgres::Error| MetadataError::Connect {
+            addr: self.addr.clone(),
+            reason: format!("{} (as role {:?}, from `upstream.url` or else the OS user)", describe(&e), self.pg.get_user().unwrap_or_default()),
+        };
         let client = match &self.tls {
             Some(cfg) => {
                 let (client, conn) = self
