@@ -47,8 +47,8 @@ fn main() -> ExitCode {
     let code = match serve(config, cli::config_source(&matches)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            // Once, through the log (in its format); `finish` below flushes it before the exit.
             tracing::error!("{}", citus_proxy::config::mask::mask_url(&format!("{e:#}")));
-            say(&format!("citus-proxy: {e:#}"));
             ExitCode::FAILURE
         }
     };
