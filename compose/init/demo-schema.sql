@@ -1,4 +1,4 @@
--- The demo schema (shared/citus/demo-schema.sql), made idempotent for the compose stack's init
+-- The demo schema (test-support/citus/demo-schema.sql), made idempotent for the compose stack's init
 -- service: run with psql on the coordinator, database "citus", by compose/init/init.sh.
 -- Tables are created if missing, distributed if not yet in pg_dist_partition, and loaded if
 -- empty, so re-running it leaves an existing cluster as it is.

@@ -27,8 +27,8 @@ pub struct Args {
     #[arg(long = "target", value_name = "NAME=URL", required = true)]
     pub targets: Vec<String>,
 
-    /// Scenario to run (repeatable, in order); `all` is setup plus every measured scenario.
-    #[arg(long = "scenario", value_name = "NAME", required = true)]
+    /// Scenario to run (repeatable, in order); `all` (the default) is setup plus every measured scenario.
+    #[arg(long = "scenario", value_name = "NAME", default_value = "all")]
     pub scenarios: Vec<String>,
 
     /// Concurrent connections per target.
@@ -298,5 +298,18 @@ mod tests {
         assert!(args(&["--scenario", "bogus"]).resolve().is_err());
         let all = args(&["--scenario", "all"]).resolve().expect("all");
         assert!(all.setup && all.scenarios.len() == ScenarioKind::ALL.len());
+    }
+
+    #[test]
+    fn without_scenario_runs_all() {
+        let plan = Args::try_parse_from(["citus-loadtest", "--target", "proxy=postgres://a@h/db"])
+            .expect("--scenario is optional")
+            .resolve()
+            .expect("resolve");
+        assert!(plan.setup && plan.scenarios.len() == ScenarioKind::ALL.len());
+        // Naming scenarios replaces the default rather than adding to it.
+        let one = args(&[]).resolve().expect("count alone");
+        assert_eq!(one.scenarios.len(), 1);
+        assert!(!one.setup);
     }
 }

@@ -1,4 +1,5 @@
-//! The `setup` scenario: the demo schema (shared/citus/demo-schema.sql) plus the load tester's own
+//! The `setup` scenario: the demo schema (test-support/citus/demo-schema.sql; its idempotent copy
+//! for the compose stack is compose/init/demo-schema.sql) plus the load tester's own
 //! scratch table, created only where absent so it can run before every load test. On Citus the
 //! tables are distributed exactly as in the demo schema; on plain PostgreSQL they are plain tables.
 

@@ -34,7 +34,11 @@ pub struct ConfigSource {
 }
 
 pub struct Context {
+    /// The configuration the proxy started with.
     pub config: Config,
+    /// The configuration in force: `config` with the keys that apply live replaced by each
+    /// SIGHUP / RELOAD (see admin::reload). Read it for those keys (limits, admin users, …).
+    pub live: arc_swap::ArcSwap<Config>,
     pub connector: Connector,
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     pub cancels: Arc<CancelRegistry>,
@@ -93,6 +97,7 @@ impl Context {
             shapes,
             cache,
             source: ConfigSource::default(),
+            live: arc_swap::ArcSwap::from_pointee(config.clone()),
             config,
         })
     }
@@ -135,6 +140,11 @@ impl Context {
         if let Some(cache) = &self.cache {
             crate::metrics::cache::export(&self.metrics, &cache.stats());
         }
+    }
+
+    /// The configuration in force (see `live`).
+    pub fn live(&self) -> arc_swap::Guard<Arc<Config>> {
+        self.live.load()
     }
 
     pub fn with_hooks(mut self, hooks: Arc<dyn HooksFactory>) -> Context {

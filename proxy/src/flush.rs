@@ -19,14 +19,16 @@ pub enum FlushError {
 
 pub async fn flush(config: &Config, admin_url: Option<&str>) -> Result<String, FlushError> {
     if let Some(url) = admin_url {
-        let admin = |message: String| FlushError::Admin { url: url.to_string(), message };
+        // The URL may carry the admin's password: it is shown masked, in errors and on success.
+        let shown = crate::config::mask::mask_url(url);
+        let admin = |message: String| FlushError::Admin { url: shown.clone(), message };
         let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.map_err(|e| admin(e.to_string()))?;
         let driver = tokio::spawn(conn);
         let result = client.simple_query("FLUSH CACHE").await.map_err(|e| admin(e.to_string()));
         drop(client);
         let _ = driver.await;
         result?;
-        return Ok(format!("flushed through {url}"));
+        return Ok(format!("flushed through {shown}"));
     }
     let cc = config.cache.to_cache_config().map_err(FlushError::Redis)?;
     if cc.redis_url.is_none() {
@@ -34,7 +36,7 @@ pub async fn flush(config: &Config, admin_url: Option<&str>) -> Result<String, F
     }
     let cache = crate::caching::build(&cc).map_err(FlushError::Redis)?;
     if !cache.wait_ready(Duration::from_secs(5)).await {
-        return Err(FlushError::Redis(format!("{} does not answer", cc.redis_url.unwrap_or_default())));
+        return Err(FlushError::Redis(format!("{} does not answer", crate::config::mask::mask_url(&cc.redis_url.unwrap_or_default()))));
     }
     cache.flush().await;
     if cache.stats().pending_invalidations > 0 {

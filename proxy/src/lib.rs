@@ -11,6 +11,7 @@ pub mod config;
 pub mod context;
 pub mod error;
 pub mod explain;
+pub mod fd_limit;
 pub mod flush;
 pub mod hooks;
 pub mod logging;

@@ -73,3 +73,71 @@ fn check_config_masks_passwords() {
     assert!(stdout.contains("upstream.url = postgres://app:***@db:5432/app"), "{stdout}");
     assert!(stdout.contains("cache.redis_url = redis://:***@cache:6379"), "{stdout}");
 }
+
+#[test]
+fn subcommand_help_shows_only_its_own_flags_with_defaults() {
+    let help = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_citus-proxy")).args(args).output().expect("run");
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let server = help(&["--help"]);
+    assert!(server.contains("--limits-max-client-connections") && server.contains("[default: 1000]"), "{server}");
+
+    let explain = help(&["explain", "--help"]);
+    assert!(explain.contains("--param") && explain.contains("--upstream-url") && explain.contains("[default: postgres://127.0.0.1:5432]"), "{explain}");
+    assert!(!explain.contains("--limits-") && !explain.contains("--cache-"), "explain --help lists server flags:\n{explain}");
+
+    let flush = help(&["flush-cache", "--help"]);
+    assert!(flush.contains("--admin-url") && flush.contains("--cache-redis-url"), "{flush}");
+    assert!(!flush.contains("--limits-") && !flush.contains("--slo-"), "flush-cache --help lists server flags:\n{flush}");
+
+    let check = help(&["check-config", "--help"]);
+    assert!(!check.contains("--limits-"), "{check}");
+}
+
+#[tokio::test]
+async fn explain_takes_negative_parameters_in_every_form() {
+    let pg = test_support::postgres();
+    let db = pg.fresh_database("cli_explain_negative");
+    let c = test_support::connect(&db).await;
+    c.batch_execute("CREATE TABLE items (id bigint PRIMARY KEY)").await.expect("create");
+    let upstream = db.split('?').next().unwrap_or(&db).to_string();
+    for form in [vec!["--param", "-1"], vec!["--param=-1"], vec!["--param", "-1.5e3"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_citus-proxy"))
+            .args(["explain", "--upstream", &upstream, "--upstream-sslmode", "disable"])
+            .args(&form)
+            .arg("SELECT * FROM items WHERE id = $1")
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{form:?}: {err}");
+        assert!(!String::from_utf8_lossy(&out.stdout).trim().is_empty(), "{form:?}: no explanation");
+    }
+}
+
+#[test]
+fn flush_cache_masks_the_admin_password() {
+    let port = test_support::free_port();
+    let url = format!("postgres://admin:s3cr3t-pw@127.0.0.1:{port}/citus_proxy");
+    let out = Command::new(env!("CARGO_BIN_EXE_citus-proxy"))
+        .args(["flush-cache", "--admin-url", &url])
+        .output()
+        .expect("run");
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success());
+    assert!(all.contains("postgres://admin:***@127.0.0.1") && !all.contains("s3cr3t-pw"), "{all}");
+}
+
+#[test]
+fn the_metadata_connection_defaults_its_role_to_the_os_user() {
+    let me = citus_proxy::config::upstream_url::os_user().expect("the tests run as a user listed in /etc/passwd");
+    let port = test_support::free_port();
+    let out = Command::new(env!("CARGO_BIN_EXE_citus-proxy"))
+        .args(["explain", "--upstream", &format!("postgres://127.0.0.1:{port}"), "SELECT 1"])
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains(&format!("as role \"{me}\"")) && err.contains("upstream.url"), "{err}");
+}

@@ -101,7 +101,7 @@ async fn a_100mb_result_streams_with_flat_memory() {
     let port = test_support::free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_citus-proxy"))
         .args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(["--upstream", &format!("postgres://{}", pg.addr())])
+        .args(["--upstream", &format!("postgres://{}@{}", pg.superuser(), pg.addr())])
         .args(["--upstream-sslmode", "disable", "--metrics-listen", "off", "--log-level", "warn"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -48,7 +48,7 @@ fn spawn_binary() -> (Running, u16) {
     let port = test_support::free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_citus-proxy"))
         .args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(["--upstream", &format!("postgres://{}", test_support::postgres().addr())])
+        .args(["--upstream", &format!("postgres://{}@{}", test_support::postgres().superuser(), test_support::postgres().addr())])
         .args(["--upstream-sslmode", "disable", "--shutdown-timeout", "20s", "--metrics-listen", "off"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())

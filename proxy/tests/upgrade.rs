@@ -13,7 +13,7 @@ fn spawn(port: u16, metrics: u16) -> Child {
     let pg = test_support::postgres();
     Command::new(env!("CARGO_BIN_EXE_citus-proxy"))
         .args(["--listen", &format!("127.0.0.1:{port}"), "--listen-reuseport", "true"])
-        .args(["--upstream", &format!("postgres://{}", pg.addr()), "--upstream-sslmode", "disable"])
+        .args(["--upstream", &format!("postgres://{}@{}", pg.superuser(), pg.addr()), "--upstream-sslmode", "disable"])
         .args(["--metrics-listen", &format!("127.0.0.1:{metrics}"), "--routing-enabled", "false", "--log-level", "warn"])
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

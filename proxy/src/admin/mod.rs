@@ -4,6 +4,7 @@
 //! are PgBouncer-style and use the simple query protocol.
 
 mod commands;
+mod reload;
 mod result;
 
 use std::sync::Arc;
@@ -19,8 +20,23 @@ use crate::wire::frame::HEADER_LEN;
 use crate::wire::ready::{frame as ready_frame, TxStatus};
 
 pub use commands::run as run_command;
+pub use reload::{applies_live, reload, ConfigOutcome, ReloadReport};
 
-/// Serves one admin-console connection.
+/// One log line per reload (SIGHUP or RELOAD), naming what was applied and what needs a restart.
+pub fn log_reload(trigger: &str, report: &ReloadReport) {
+    match &report.config {
+        ConfigOutcome::Invalid(e) => warn!(%trigger, metadata = %report.metadata, "configuration invalid, nothing applied: {e}"),
+        ConfigOutcome::Changed { restart_needed, .. } if !restart_needed.is_empty() => warn!(
+            %trigger,
+            metadata = %report.metadata,
+            restart_needed = %restart_needed.join(","),
+            "configuration reloaded: {}",
+            report.config_text()
+        ),
+        _ => info!(%trigger, metadata = %report.metadata, "configuration reloaded: {}", report.config_text()),
+    }
+}
+
 /// Serves one console session; it ends (SQLSTATE 57P01) as soon as the proxy drains, since a
 /// console session is idle between commands.
 pub async fn serve(
@@ -30,9 +46,9 @@ pub async fn serve(
     mut phase: tokio::sync::watch::Receiver<crate::shutdown::Phase>,
 ) -> Result<(), SessionError> {
     let user = startup.user.clone();
-    let packet = startup.with_database(&ctx.config.admin.auth_database);
+    let packet = startup.with_database(&ctx.live().admin.auth_database);
     let mut halves = session::authenticate(&ctx, startup.client, &packet).await?;
-    if !ctx.config.admin.is_admin(&user) {
+    if !ctx.live().admin.is_admin(&user) {
         warn!(%peer, %user, "admin console refused: role not in admin.users");
         let msg = encode(Severity::Fatal, "28000", &format!("role \"{user}\" may not use the admin console (admin.users)"), None);
         let _ = halves.client_w.write_all(&msg).await;
@@ -44,7 +60,7 @@ pub async fn serve(
     }
     // The coordinator connection was only for authentication.
     let _ = halves.upstream_w.write_all(&[b'X', 0, 0, 0, 4]).await;
-    let max = ctx.config.limits.max_message_size as usize + 1;
+    let max = ctx.live().limits.max_message_size as usize + 1;
     let mut skipping_to_sync = false;
     loop {
         let next = tokio::select! {

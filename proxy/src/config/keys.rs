@@ -23,6 +23,10 @@ pub enum Kind {
     Float { min: f64, max: f64 },
     /// `host:port` to listen on, or `off`.
     SocketAddrOrOff,
+    /// A `tracing` filter: a level word, or `target=level` directives, comma-separated.
+    LogFilter,
+    /// Empty, or one `redis://` / `rediss://` URL, or comma-separated Cluster nodes.
+    RedisUrl,
     /// `[[cache.rules]]`: an array of `{ table = "…" | shape = "…", ttl = "…" }`; as a variable
     /// or flag, the same array in TOML's inline syntax.
     Rules,
@@ -96,7 +100,7 @@ pub const KEYS: &[Key] = &[
     Key { path: "routing.shape_cache_size", kind: Kind::Int { min: 16, max: 10_000_000 }, default: "10000", doc: "Statement shapes whose analysis is kept (literals stripped).", alias: None },
     Key { path: "routing.search_path", kind: Kind::Str, default: "public", doc: "Schemas unqualified table names resolve in, until a session sets its own search_path (comma-separated).", alias: None },
     Key { path: "cache.enabled", kind: Kind::Bool, default: "true", doc: "Serve opted-in reads from the result cache (needs `routing.enabled`). Nothing is cached until `cache.tables`, `cache.rules` or a `/* citus-proxy: cache ttl=30s */` comment opts a statement in; writes passing through always invalidate.", alias: None },
-    Key { path: "cache.redis_url", kind: Kind::Str, default: "", doc: "Shared tier all proxy instances use: `redis://HOST:PORT[/DB]`, or comma-separated nodes of a Redis Cluster. Empty: the in-process tier alone (exact for one instance only).", alias: None },
+    Key { path: "cache.redis_url", kind: Kind::RedisUrl, default: "", doc: "Shared tier all proxy instances use: `redis://HOST:PORT[/DB]`, or comma-separated nodes of a Redis Cluster. Empty: the in-process tier alone (exact for one instance only).", alias: None },
     Key { path: "cache.redis_cluster", kind: Kind::Choice(AUTO_ON_OFF), default: "auto", doc: "Treat `cache.redis_url` as a Redis Cluster: `auto` = when it lists more than one node.", alias: None },
     Key { path: "cache.redis_prefix", kind: Kind::Str, default: "citus-proxy", doc: "Prefix of every Redis key and of the invalidation channel, so deployments can share one Redis.", alias: None },
     Key { path: "cache.memory_max_bytes", kind: Kind::Int { min: 0, max: i64::MAX }, default: "67108864", doc: "Bound of the in-process tier in bytes (a CLOCK sweep evicts entries not used lately); 0 disables it.", alias: None },
@@ -116,7 +120,7 @@ pub const KEYS: &[Key] = &[
     Key { path: "admin.auth_database", kind: Kind::Str, default: "postgres", doc: "Database the coordinator authenticates admin-console users against.", alias: None },
     Key { path: "runtime.worker_threads", kind: Kind::Int { min: 0, max: 1024 }, default: "0", doc: "Threads serving connections; 0 = one per CPU core.", alias: None },
     Key { path: "log.format", kind: Kind::Choice(LOG_FORMATS), default: "human", doc: "Log lines for people (`human`) or one JSON object per line (`json`).", alias: None },
-    Key { path: "log.level", kind: Kind::Str, default: "info", doc: "Log filter in tracing's syntax: a level (`debug`) or per-module directives (`info,citus_proxy::session=debug`).", alias: None },
+    Key { path: "log.level", kind: Kind::LogFilter, default: "info", doc: "Log filter: a level (error, warn, info, debug, trace, off) or per-module directives (`info,citus_proxy::session=debug`). `RUST_LOG` is read as another name of `CITUS_PROXY_LOG_LEVEL` (which wins when both are set); `--log-level` wins over both. Applied live on SIGHUP / RELOAD.", alias: None },
 ];
 
 pub fn find(path: &str) -> Option<&'static Key> {

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::keys::{self, Key, KEYS};
+use super::mask::mask_url;
 use super::value;
 use super::Config;
 
@@ -25,15 +26,41 @@ pub enum ConfigError {
     Invalid { key: String, origin: String, message: String },
     #[error("configuration: {0}")]
     Inconsistent(String),
+    /// Every problem found in one pass, so one run of check-config shows them all.
+    #[error("{} configuration errors:\n  {}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
+    Many(Vec<ConfigError>),
 }
 
-/// Builds the configuration. `env` looks a variable up (injected so tests need not touch the
-/// process environment).
+impl ConfigError {
+    /// The single errors (one, or each of `Many`).
+    pub fn all(&self) -> Vec<&ConfigError> {
+        match self {
+            ConfigError::Many(v) => v.iter().collect(),
+            one => vec![one],
+        }
+    }
+
+    fn from_list(mut errors: Vec<ConfigError>) -> Option<ConfigError> {
+        match errors.len() {
+            0 => None,
+            1 => errors.pop(),
+            _ => Some(ConfigError::Many(errors)),
+        }
+    }
+}
+
+/// `RUST_LOG` is read as another name of `CITUS_PROXY_LOG_LEVEL`: a variable like any other, so
+/// `--log-level` wins over it and it wins over the file (the exact name wins when both are set).
+const LOG_LEVEL_ENV_ALIAS: &str = "RUST_LOG";
+
+/// Builds the configuration, checking everything before giving up: the error lists every bad
+/// key. `env` looks a variable up (injected so tests need not touch the process environment).
 pub fn load(
     file: Option<&Path>,
     overrides: &Overrides,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigError> {
+    let mut errors = Vec::new();
     let mut table = toml::Table::new();
     for key in KEYS {
         let v = match key.kind {
@@ -41,36 +68,52 @@ pub fn load(
                 value::from_text(key, key.default)
             }
             _ => Ok(toml::Value::String(key.default.to_string())),
+        };
+        match v {
+            Ok(v) => set(&mut table, key.path, v),
+            Err(message) => errors.push(invalid(key, "the built-in default", message)),
         }
-        .map_err(|message| invalid(key, "the built-in default", message))?;
-        set(&mut table, key.path, v);
     }
     if let Some(path) = file {
-        merge_file(&mut table, path)?;
+        merge_file(&mut table, path, &mut errors)?;
     }
     for key in KEYS {
         // The longer, exact name wins over the alias when both are set.
-        let found = key
-            .alias_env()
-            .and_then(|a| env(&a).map(|v| (a, v)))
+        let extra_alias = (key.path == "log.level").then(|| LOG_LEVEL_ENV_ALIAS.to_string());
+        let found = extra_alias
             .into_iter()
+            .chain(key.alias_env())
+            .filter_map(|a| env(&a).filter(|v| !v.is_empty()).map(|v| (a, v)))
             .chain(env(&key.env_name()).map(|v| (key.env_name(), v)))
             .last();
         if let Some((name, text)) = found {
-            let v = value::from_text(key, &text).map_err(|m| invalid(key, &format!("environment variable {name}"), m))?;
-            set(&mut table, key.path, v);
+            match value::from_text(key, &text) {
+                Ok(v) => set(&mut table, key.path, v),
+                Err(m) => errors.push(invalid(key, &format!("environment variable {name}"), m)),
+            }
         }
     }
     for (path, text) in &overrides.flags {
-        let key = keys::find(path).ok_or_else(|| ConfigError::UnknownKey { key: path.to_string(), origin: "the command line".into() })?;
-        let v = value::from_text(key, text).map_err(|m| invalid(key, &format!("flag --{}", key.flag_name()), m))?;
-        set(&mut table, key.path, v);
+        let Some(key) = keys::find(path) else {
+            errors.push(ConfigError::UnknownKey { key: path.to_string(), origin: "the command line".into() });
+            continue;
+        };
+        match value::from_text(key, text) {
+            Ok(v) => set(&mut table, key.path, v),
+            Err(m) => errors.push(invalid(key, &format!("flag --{}", key.flag_name()), m)),
+        }
     }
     let mut values = Vec::new();
     flatten("", &toml::Value::Table(table.clone()), &mut values);
-    let mut config: Config = toml::Value::Table(table)
-        .try_into()
-        .map_err(|e: toml::de::Error| ConfigError::Inconsistent(e.to_string()))?;
+    // Bad values were left at their defaults above, so the rest can still be checked.
+    let mut config: Config = match toml::Value::Table(table).try_into() {
+        Ok(c) => c,
+        Err(e) => {
+            let e: toml::de::Error = e;
+            errors.push(ConfigError::Inconsistent(e.to_string()));
+            return Err(ConfigError::from_list(errors).unwrap_or(ConfigError::Inconsistent(String::new())));
+        }
+    };
     config.values = values
         .into_iter()
         .map(|(k, v)| {
@@ -78,23 +121,15 @@ pub fn load(
                 toml::Value::String(s) => s,
                 other => other.to_string(),
             };
-            let text = if k == "upstream.url" || k == "cache.redis_url" { mask_password(&text) } else { text };
+            let text = if k == "upstream.url" || k == "cache.redis_url" { mask_url(&text) } else { text };
             (k, text)
         })
         .collect();
     config.values.sort();
-    check_consistency(&config)?;
-    Ok(config)
-}
-
-/// `postgres://user:secret@host` → `postgres://user:***@host` (also `redis://:secret@host`).
-fn mask_password(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_string(),
+    check_consistency(&config, &mut errors);
+    match ConfigError::from_list(errors) {
+        Some(e) => Err(e),
+        None => Ok(config),
     }
 }
 
@@ -102,7 +137,9 @@ fn invalid(key: &Key, origin: &str, message: String) -> ConfigError {
     ConfigError::Invalid { key: key.path.to_string(), origin: origin.to_string(), message }
 }
 
-fn merge_file(table: &mut toml::Table, path: &Path) -> Result<(), ConfigError> {
+/// Reads the file (unreadable or not TOML: nothing else can be checked) and merges its valid
+/// keys, adding one error per bad key.
+fn merge_file(table: &mut toml::Table, path: &Path, errors: &mut Vec<ConfigError>) -> Result<(), ConfigError> {
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
     let file: toml::Table = text
@@ -111,9 +148,14 @@ fn merge_file(table: &mut toml::Table, path: &Path) -> Result<(), ConfigError> {
     let mut leaves = Vec::new();
     flatten("", &toml::Value::Table(file), &mut leaves);
     for (dotted, v) in leaves {
-        let key = keys::find(&dotted).ok_or_else(|| ConfigError::UnknownKey { key: dotted.clone(), origin: shown.clone() })?;
-        value::check(key, &v).map_err(|m| invalid(key, &shown, m))?;
-        set(table, key.path, v);
+        let Some(key) = keys::find(&dotted) else {
+            errors.push(ConfigError::UnknownKey { key: dotted, origin: shown.clone() });
+            continue;
+        };
+        match value::check(key, &v) {
+            Ok(()) => set(table, key.path, v),
+            Err(m) => errors.push(invalid(key, &shown, m)),
+        }
     }
     Ok(())
 }
@@ -156,26 +198,25 @@ fn set(table: &mut toml::Table, path: &str, v: toml::Value) {
     }
 }
 
-fn check_consistency(c: &Config) -> Result<(), ConfigError> {
+fn check_consistency(c: &Config, errors: &mut Vec<ConfigError>) {
     if c.tls.cert_file.is_empty() != c.tls.key_file.is_empty() {
-        return Err(ConfigError::Inconsistent(
-            "`tls.cert_file` and `tls.key_file` must be set together".into(),
-        ));
+        errors.push(ConfigError::Inconsistent("`tls.cert_file` and `tls.key_file` must be set together".into()));
     }
     if let Some(mode) = c.upstream_url().sslmode {
         if !["disable", "prefer", "require", "verify-ca", "verify-full"].contains(&mode.as_str()) {
-            return Err(ConfigError::Invalid {
+            errors.push(ConfigError::Invalid {
                 key: "upstream.url".into(),
                 origin: "its sslmode parameter".into(),
                 message: format!("unknown sslmode {mode:?}"),
             });
         }
     }
-    c.cache.to_cache_config().and_then(|cc| cc.validate().map_err(|e| e.to_string())).map_err(ConfigError::Inconsistent)?;
-    if c.limits.startup_timeout.is_zero() {
-        return Err(ConfigError::Inconsistent("`limits.startup_timeout` must be more than 0s".into()));
+    if let Err(e) = c.cache.to_cache_config().and_then(|cc| cc.validate().map_err(|e| e.to_string())) {
+        errors.push(ConfigError::Inconsistent(e));
     }
-    Ok(())
+    if c.limits.startup_timeout.is_zero() {
+        errors.push(ConfigError::Inconsistent("`limits.startup_timeout` must be more than 0s".into()));
+    }
 }
 
 #[cfg(test)]
@@ -235,6 +276,50 @@ mod tests {
         o.flags.insert("tls.cert_file", "/nonexistent/cert.pem".into());
         let e = load(None, &o, no_env).expect_err("missing file").to_string();
         assert!(e.contains("tls.cert_file") && e.contains("--tls-cert-file"), "{e}");
+    }
+
+    #[test]
+    fn every_error_is_reported_in_one_pass() {
+        let mut f = tempfile();
+        writeln!(
+            f.1,
+            "[log]\nlevel = \"warning\"\n[cache]\nredis_url = \"redis://host:notaport\"\n[[cache.rules]]\nshape = \"DELETE FROM t\"\n[upstream]\nurll = 1"
+        )
+        .expect("write");
+        let env = |k: &str| (k == "CITUS_PROXY_LIMITS_IDLE_TIMEOUT").then(|| "soon".to_string());
+        let e = load(Some(&f.0), &Overrides::default(), env).expect_err("four bad keys");
+        let text = e.to_string();
+        assert_eq!(e.all().len(), 5, "{text}");
+        for needle in ["log.level", "unknown level \"warning\"", "cache.redis_url", "cache.rules", "can never match", "upstream.urll", "limits.idle_timeout"] {
+            assert!(text.contains(needle), "{needle} missing from: {text}");
+        }
+    }
+
+    #[test]
+    fn rust_log_is_a_variable_below_the_flag() {
+        let env = |k: &str| (k == "RUST_LOG").then(|| "debug".to_string());
+        assert_eq!(load(None, &Overrides::default(), env).expect("valid").log.level, "debug");
+        let mut o = Overrides::default();
+        o.flags.insert("log.level", "warn".into());
+        assert_eq!(load(None, &o, env).expect("valid").log.level, "warn");
+        let both = |k: &str| match k {
+            "RUST_LOG" => Some("debug".to_string()),
+            "CITUS_PROXY_LOG_LEVEL" => Some("error".to_string()),
+            _ => None,
+        };
+        assert_eq!(load(None, &Overrides::default(), both).expect("valid").log.level, "error");
+        let bad = |k: &str| (k == "RUST_LOG").then(|| "warning".to_string());
+        let e = load(None, &Overrides::default(), bad).expect_err("unknown level").to_string();
+        assert!(e.contains("log.level") && e.contains("RUST_LOG"), "{e}");
+    }
+
+    #[test]
+    fn a_directory_is_not_called_missing() {
+        let mut o = Overrides::default();
+        o.flags.insert("tls.cert_file", std::env::temp_dir().display().to_string());
+        o.flags.insert("tls.key_file", std::env::temp_dir().display().to_string());
+        let e = load(None, &o, no_env).expect_err("directory").to_string();
+        assert!(e.contains("is a directory") && !e.contains("does not exist"), "{e}");
     }
 
     fn tempfile() -> (std::path::PathBuf, std::fs::File) {

@@ -5,6 +5,7 @@
 mod cache;
 pub mod keys;
 mod load;
+pub mod mask;
 pub mod upstream_url;
 pub mod value;
 

@@ -43,6 +43,17 @@ impl UpstreamUrl {
         })
     }
 
+    /// The role of the proxy's own (metadata) connection: the URL's, else the operating-system
+    /// user the process runs as, as libpq does.
+    pub fn effective_user(&self) -> String {
+        self.user.clone().or_else(os_user).unwrap_or_else(|| "postgres".into())
+    }
+
+    /// The database of the proxy's own connection: the URL's, else the user's name (libpq's rule).
+    pub fn effective_database(&self) -> String {
+        self.database.clone().unwrap_or_else(|| self.effective_user())
+    }
+
     /// `host:port`, for messages and connecting.
     pub fn addr(&self) -> String {
         if self.host.contains(':') {
@@ -51,6 +62,22 @@ impl UpstreamUrl {
             format!("{}:{}", self.host, self.port)
         }
     }
+}
+
+/// The name of the effective user, as libpq finds it (getpwuid(geteuid())): the owner of
+/// /proc/self looked up in /etc/passwd, then `$USER`.
+pub fn os_user() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let from_passwd = std::fs::metadata("/proc/self").ok().and_then(|m| {
+        let uid = m.uid().to_string();
+        let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+        passwd.lines().find_map(|line| {
+            let mut f = line.split(':');
+            let name = f.next()?;
+            (f.nth(1)? == uid).then(|| name.to_string())
+        })
+    });
+    from_passwd.or_else(|| std::env::var("USER").ok()).filter(|u| !u.is_empty())
 }
 
 fn percent_decode(s: &str) -> String {
@@ -76,5 +103,8 @@ mod tests {
         assert!(UpstreamUrl::parse("mysql://x").is_err());
         assert!(UpstreamUrl::parse("postgres://x?foo=1").is_err());
         assert!(UpstreamUrl::parse("not a url").is_err());
+        let u = UpstreamUrl::parse("postgres://127.0.0.1:5432").expect("valid");
+        let me = os_user().expect("the test runs as a user listed in /etc/passwd");
+        assert_eq!((u.effective_user(), u.effective_database()), (me.clone(), me));
     }
 }

@@ -54,6 +54,8 @@ pub fn check(key: &Key, v: &toml::Value) -> Result<(), String> {
             }
         }
         (Kind::Str, toml::Value::String(_)) => {}
+        (Kind::LogFilter, toml::Value::String(s)) => check_log_filter(s)?,
+        (Kind::RedisUrl, toml::Value::String(s)) => check_redis_url(s)?,
         (Kind::SocketAddr, toml::Value::String(s)) => {
             s.parse::<SocketAddr>().map_err(|_| format!("expected HOST:PORT with an IP address, got {s:?}"))?;
         }
@@ -68,11 +70,7 @@ pub fn check(key: &Key, v: &toml::Value) -> Result<(), String> {
         (Kind::Duration, toml::Value::String(s)) => {
             parse_duration(s)?;
         }
-        (Kind::File, toml::Value::String(s)) => {
-            if !s.is_empty() && !std::path::Path::new(s).is_file() {
-                return Err(format!("file {s:?} does not exist"));
-            }
-        }
+        (Kind::File, toml::Value::String(s)) => check_file(s)?,
         (Kind::Rules, toml::Value::Array(rules)) => {
             for (i, rule) in rules.iter().enumerate() {
                 check_rule(rule).map_err(|m| format!("rule {i}: {m}"))?;
@@ -81,6 +79,58 @@ pub fn check(key: &Key, v: &toml::Value) -> Result<(), String> {
         (kind, other) => return Err(format!("expected {}, got {}", kind_name(kind), other.type_str())),
     }
     Ok(())
+}
+
+/// The levels `tracing` knows. A bare word that is not one of them would be read by the filter
+/// as a module name, silencing every other log line, so it is refused here.
+pub const LOG_LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace", "off"];
+
+fn check_log_filter(s: &str) -> Result<(), String> {
+    let directives: Vec<&str> = s.split(',').map(str::trim).filter(|d| !d.is_empty()).collect();
+    if directives.is_empty() {
+        return Err(format!("expected a level ({}), got {s:?}", LOG_LEVELS.join(", ")));
+    }
+    for d in directives {
+        let (target, level) = match d.rsplit_once('=') {
+            Some((t, l)) => (Some(t.trim()), l.trim()),
+            None => (None, d),
+        };
+        if target.is_some_and(str::is_empty) {
+            return Err(format!("directive {d:?} names no module before `=`"));
+        }
+        if !LOG_LEVELS.contains(&level.to_ascii_lowercase().as_str()) {
+            return Err(format!("unknown level {level:?} (expected one of {})", LOG_LEVELS.join(", ")));
+        }
+    }
+    Ok(())
+}
+
+/// Each comma-separated node must be a `redis://` or `rediss://` URL with a host and a valid port.
+fn check_redis_url(s: &str) -> Result<(), String> {
+    for node in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let url = url::Url::parse(node).map_err(|e| format!("`{}` is not a URL: {e}", super::mask::mask_url(node)))?;
+        if !matches!(url.scheme(), "redis" | "rediss") {
+            return Err(format!("expected redis://HOST:PORT, got scheme {:?}", url.scheme()));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(format!("`{}` names no host", super::mask::mask_url(node)));
+        }
+    }
+    Ok(())
+}
+
+/// A file that must be readable: missing, a directory and unreadable are told apart.
+fn check_file(s: &str) -> Result<(), String> {
+    if s.is_empty() {
+        return Ok(());
+    }
+    let path = std::path::Path::new(s);
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!("file {s:?} does not exist")),
+        Err(e) => Err(format!("cannot read {s:?}: {e}")),
+        Ok(m) if m.is_dir() => Err(format!("{s:?} is a directory, expected a file")),
+        Ok(_) => std::fs::File::open(path).map(drop).map_err(|e| format!("cannot read {s:?}: {e}")),
+    }
 }
 
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -98,9 +148,29 @@ fn check_rule(rule: &toml::Value) -> Result<(), String> {
         if k == "ttl" {
             parse_duration(text)?;
         }
+        if k == "shape" {
+            check_shape(text)?;
+        }
     }
     if t.contains_key("table") == t.contains_key("shape") {
         return Err("give exactly one of `table` or `shape`".into());
+    }
+    Ok(())
+}
+
+/// A shape rule is compared with the shape of each cached read, so one that is not a single read
+/// statement would be accepted and never match.
+fn check_shape(shape: &str) -> Result<(), String> {
+    let body = shape.trim().trim_end_matches(';').trim();
+    if body.is_empty() {
+        return Err("`shape` is empty".into());
+    }
+    if body.contains(';') {
+        return Err(format!("shape {shape:?} can never match: it holds more than one statement"));
+    }
+    let first = body.split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or("").to_ascii_uppercase();
+    if !matches!(first.as_str(), "SELECT" | "WITH" | "VALUES" | "TABLE") {
+        return Err(format!("shape {shape:?} can never match: only reads (SELECT) are cached"));
     }
     Ok(())
 }

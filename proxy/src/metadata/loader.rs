@@ -52,8 +52,8 @@ impl Loader {
         let mut pg = tokio_postgres::Config::new();
         pg.host(&url.host)
             .port(url.port)
-            .user(url.user.as_deref().unwrap_or("postgres"))
-            .dbname(url.database.as_deref().or(url.user.as_deref()).unwrap_or("postgres"))
+            .user(url.effective_user())
+            .dbname(url.effective_database())
             .application_name("citus-proxy metadata")
             .connect_timeout(config.upstream.connect_timeout.max(Duration::from_millis(100)))
             .ssl_mode(match mode {
@@ -108,7 +108,15 @@ impl Loader {
 
     /// A connection to the catalog (the probe keeps one open between probes).
     pub async fn connect(&self) -> Result<tokio_postgres::Client, MetadataError> {
-        let connect_err = |e: tokio_postgres::Error| MetadataError::Connect { addr: self.addr.clone(), reason: crate::net::tls::postgres_client::describe(&e) };
+        // Name the role: without one in `upstream.url` it is the OS user's, which may not exist.
+        let connect_err = |e: tokio_postgres::Error| MetadataError::Connect {
+            addr: self.addr.clone(),
+            reason: format!(
+                "{} (as role {:?}, from `upstream.url` or else the OS user)",
+                crate::net::tls::postgres_client::describe(&e),
+                self.pg.get_user().unwrap_or_default()
+            ),
+        };
         // libpq's sslmode, including prefer's plaintext retry after a failed handshake.
         crate::net::tls::postgres_client::connect(&self.pg, self.tls.as_ref()).await.map_err(connect_err)
     }

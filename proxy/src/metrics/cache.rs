@@ -13,6 +13,7 @@ pub fn export(m: &ProxyMetrics, s: &CacheStats) {
     m.counter_with("citus_proxy_cache_stores_total", &tier("memory")).absolute(s.stores_memory);
     m.counter_with("citus_proxy_cache_stores_total", &tier("redis")).absolute(s.stores_redis);
     m.counter_with("citus_proxy_cache_evictions_total", &tier("memory")).absolute(s.evictions_memory);
+    m.counter_with("citus_proxy_cache_expirations_total", &tier("memory")).absolute(s.expirations_memory);
     m.gauge("citus_proxy_cache_bytes", &tier("memory")).set(s.memory_bytes as f64);
     m.gauge("citus_proxy_cache_entries", &tier("memory")).set(s.memory_entries as f64);
     m.counter_with("citus_proxy_cache_invalidations_total", &[]).absolute(s.invalidations);

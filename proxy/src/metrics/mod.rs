@@ -2,10 +2,13 @@
 //! (no global state: two proxies in one process keep separate counts), and the SLO view.
 
 pub mod cache;
+mod help;
 pub mod http;
 pub mod labels;
+pub mod process;
 pub mod slo;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,6 +27,14 @@ const LATENCY_BUCKETS: &[f64] = &[
 /// Quantiles exported as `citus_proxy_slo_latency_seconds{quantile}` besides the configured one.
 const QUANTILES: &[f64] = &[0.5, 0.95, 0.99];
 
+/// SQLSTATE classes whose error counters exist from the start at 0, so a dashboard's rate is 0
+/// rather than "No data": connection (08), authorization (28), rollback (40), syntax or access
+/// (42), resources (53), operator intervention (57), internal (XX).
+const ERROR_CLASSES: &[[u8; 2]] = &[*b"08", *b"28", *b"40", *b"42", *b"53", *b"57", *b"XX"];
+
+/// A class with no latency target (in `targets`).
+const NO_TARGET: u64 = u64::MAX;
+
 static META: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
 
 struct RouteClass {
@@ -39,8 +50,12 @@ pub struct ProxyMetrics {
     handle: PrometheusHandle,
     by_route_class: Vec<RouteClass>,
     violations: Vec<Counter>,
-    targets: Vec<Option<Duration>>,
-    percentile: f64,
+    /// Per class, the target in microseconds (NO_TARGET: none); atomics so SIGHUP / RELOAD can
+    /// change targets while statements are recorded.
+    targets: Vec<AtomicU64>,
+    target_gauges: Vec<Option<Gauge>>,
+    /// The SLO percentile, as f64 bits (live like the targets).
+    percentile: AtomicU64,
     pub windows: SloWindows,
     pub client_connections: Gauge,
     pub upstream_connections: Gauge,
@@ -57,6 +72,7 @@ impl ProxyMetrics {
             .map(|b| b.build_recorder())
             .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
         let handle = recorder.handle();
+        help::describe(&recorder);
         let reg = |name: &'static str, labels: Vec<Label>| Key::from_parts(name, labels);
         let mut by_route_class = Vec::with_capacity(RouteKind::ALL.len() * Class::ALL.len());
         for r in RouteKind::ALL {
@@ -72,16 +88,29 @@ impl ProxyMetrics {
         }
         let mut violations = Vec::new();
         let mut targets = Vec::new();
+        let mut target_gauges = Vec::new();
         for c in Class::ALL {
             let l = vec![Label::new("class", c.as_str())];
             violations.push(recorder.register_counter(&reg("citus_proxy_slo_violations_total", l.clone()), &META));
-            let target = slo.target(c);
-            if let Some(t) = target {
-                recorder.register_gauge(&reg("citus_proxy_slo_target_seconds", l), &META).set(t.as_secs_f64());
-            }
-            targets.push(target);
+            targets.push(AtomicU64::new(NO_TARGET));
+            target_gauges.push(slo.target(c).map(|_| recorder.register_gauge(&reg("citus_proxy_slo_target_seconds", l), &META)));
         }
         let plain = |name: &'static str| reg(name, vec![]);
+        recorder
+            .register_gauge(&reg("citus_proxy_build_info", vec![Label::new("version", env!("CARGO_PKG_VERSION"))]), &META)
+            .set(1.0);
+        // Failure counters exist at 0 from the start.
+        recorder.register_counter(&plain("citus_proxy_metadata_refresh_errors_total"), &META).absolute(0);
+        let errors = ERROR_CLASSES
+            .iter()
+            .map(|class| {
+                let label = String::from_utf8_lossy(class).into_owned();
+                let key = Key::from_parts("citus_proxy_errors_total", vec![Label::new("sqlstate_class", label)]);
+                let c = recorder.register_counter(&key, &META);
+                c.absolute(0);
+                (*class, c)
+            })
+            .collect();
         let m = ProxyMetrics {
             client_connections: recorder.register_gauge(&plain("citus_proxy_client_connections"), &META),
             upstream_connections: recorder.register_gauge(&plain("citus_proxy_upstream_connections"), &META),
@@ -90,16 +119,39 @@ impl ProxyMetrics {
             bytes_to_client: recorder
                 .register_counter(&reg("citus_proxy_bytes_total", vec![Label::new("direction", "to_client")]), &META),
             upstream_connect: recorder.register_histogram(&plain("citus_proxy_upstream_connect_seconds"), &META),
-            errors: Mutex::new(Vec::new()),
+            errors: Mutex::new(errors),
             by_route_class,
             violations,
             targets,
-            percentile: slo.percentile,
+            target_gauges,
+            percentile: AtomicU64::new(slo.percentile.to_bits()),
             windows: SloWindows::new(slo.window),
             handle,
             recorder,
         };
+        m.set_slo(slo);
         Arc::new(m)
+    }
+
+    /// Applies the SLO percentile and targets (at start, and on SIGHUP / RELOAD). The window
+    /// sizes the histograms and needs a restart.
+    pub fn set_slo(&self, slo: &Slo) {
+        self.percentile.store(slo.percentile.to_bits(), Ordering::Relaxed);
+        for c in Class::ALL {
+            let target = slo.target(c);
+            if let Some(a) = self.targets.get(c.index()) {
+                a.store(target.map_or(NO_TARGET, |t| t.as_micros().min(u128::from(NO_TARGET - 1)) as u64), Ordering::Relaxed);
+            }
+            if let (Some(Some(g)), Some(t)) = (self.target_gauges.get(c.index()), target) {
+                g.set(t.as_secs_f64());
+            }
+        }
+    }
+
+    /// The latency target of `class`, if it has one.
+    fn target(&self, class: Class) -> Option<Duration> {
+        let us = self.targets.get(class.index())?.load(Ordering::Relaxed);
+        (us != NO_TARGET).then(|| Duration::from_micros(us))
     }
 
     /// One finished statement.
@@ -112,9 +164,9 @@ impl ProxyMetrics {
             rc.count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             rc.micros.fetch_add(elapsed.as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
         }
-        if let Some(Some(target)) = self.targets.get(class.index()) {
+        if let Some(target) = self.target(class) {
             self.windows.record(class, elapsed);
-            if elapsed > *target {
+            if elapsed > target {
                 if let Some(v) = self.violations.get(class.index()) {
                     v.increment(1);
                 }
@@ -160,14 +212,15 @@ impl ProxyMetrics {
 
     /// The Prometheus text, with the computed gauges brought up to date first.
     pub fn render(&self, sessions: &SessionRegistry) -> String {
+        let percentile = self.percentile();
         for c in Class::ALL {
-            if self.targets.get(c.index()).copied().flatten().is_none() {
+            if self.target(c).is_none() {
                 continue;
             }
             let h = self.windows.snapshot(c);
             let mut qs: Vec<f64> = QUANTILES.to_vec();
-            if !qs.iter().any(|q| (q - self.percentile).abs() < 1e-9) {
-                qs.push(self.percentile);
+            if !qs.iter().any(|q| (q - percentile).abs() < 1e-9) {
+                qs.push(percentile);
             }
             for q in qs {
                 let g = self.gauge(
@@ -183,17 +236,20 @@ impl ProxyMetrics {
         }
         self.gauge("citus_proxy_oldest_statement_seconds", &[])
             .set(sessions.oldest_statement().map(|d| d.as_secs_f64()).unwrap_or(0.0));
-        self.handle.render()
+        let mut text = self.handle.render();
+        process::render(&process::read(), &mut text);
+        text
     }
 
     /// The SLO view as JSON (`GET /slo`): percentile per class against its target.
     pub fn slo_json(&self) -> serde_json::Value {
+        let percentile = self.percentile();
         let classes: Vec<serde_json::Value> = Class::ALL
             .iter()
             .filter_map(|c| {
-                let target = self.targets.get(c.index()).copied().flatten()?;
+                let target = self.target(*c)?;
                 let h = self.windows.snapshot(*c);
-                let observed = (!h.is_empty()).then(|| h.value_at_quantile(self.percentile) as f64 / 1e6);
+                let observed = (!h.is_empty()).then(|| h.value_at_quantile(percentile) as f64 / 1e6);
                 Some(serde_json::json!({
                     "class": c.as_str(),
                     "target_seconds": target.as_secs_f64(),
@@ -205,7 +261,7 @@ impl ProxyMetrics {
             })
             .collect();
         serde_json::json!({
-            "percentile": self.percentile,
+            "percentile": percentile,
             "window_seconds": self.windows.window().as_secs_f64(),
             "classes": classes,
         })
@@ -236,19 +292,20 @@ impl ProxyMetrics {
 
     /// The SLO classes with targets: (class, target, observed at the percentile, count, violations in window).
     pub fn slo_rows(&self) -> Vec<(Class, Duration, Option<Duration>, u64, u64)> {
+        let percentile = self.percentile();
         Class::ALL
             .iter()
             .filter_map(|c| {
-                let target = self.targets.get(c.index()).copied().flatten()?;
+                let target = self.target(*c)?;
                 let h = self.windows.snapshot(*c);
-                let observed = (!h.is_empty()).then(|| Duration::from_micros(h.value_at_quantile(self.percentile)));
+                let observed = (!h.is_empty()).then(|| Duration::from_micros(h.value_at_quantile(percentile)));
                 Some((*c, target, observed, h.len(), self.violations_in_window(&h, target)))
             })
             .collect()
     }
 
     pub fn percentile(&self) -> f64 {
-        self.percentile
+        f64::from_bits(self.percentile.load(Ordering::Relaxed))
     }
 
     /// Drains histogram samples into their buckets; call periodically.

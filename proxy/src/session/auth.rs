@@ -74,7 +74,7 @@ pub async fn relay_until_ready(
         let wait = login.deadline.min(Instant::now() + hung);
         let frame = match tokio::time::timeout_at(wait, h.upstream.next(MAX_AUTH_FRAME)).await {
             Ok(f) => f.map_err(|e| upstream_err(addr, e))?,
-            Err(_) if Instant::now() >= login.deadline => return Err(SessionError::StartupTimeout(ctx.config.limits.startup_timeout)),
+            Err(_) if Instant::now() >= login.deadline => return Err(SessionError::StartupTimeout(ctx.live().limits.startup_timeout)),
             Err(_) => {
                 return Err(SessionError::Connect(ConnectError::Unreachable {
                     addr: addr.to_string(),
@@ -169,7 +169,7 @@ async fn answer_from_client(h: &mut Halves, out: &mut BytesMut, ctx: &Arc<Contex
                     return Err(SessionError::Refused);
                 }
             }
-            _ = tokio::time::sleep_until(deadline) => return Err(SessionError::StartupTimeout(ctx.config.limits.startup_timeout)),
+            _ = tokio::time::sleep_until(deadline) => return Err(SessionError::StartupTimeout(ctx.live().limits.startup_timeout)),
         }
     };
     match answer[0] {

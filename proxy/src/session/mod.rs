@@ -35,7 +35,7 @@ pub use relay::{End, Halves};
 /// packet, TLS, the upstream connection and the authentication exchange.
 pub async fn serve(ctx: Arc<Context>, tcp: TcpStream, peer: SocketAddr, phase: watch::Receiver<Phase>, admission: Arc<Admission>, login: LoginSlot) {
     let _ = tcp.set_nodelay(true);
-    let startup_timeout = ctx.config.limits.startup_timeout;
+    let startup_timeout = ctx.live().limits.startup_timeout;
     let deadline = Instant::now() + startup_timeout;
     let opening = match tokio::time::timeout_at(deadline, handshake::open(&ctx, tcp)).await {
         Ok(Ok(o)) => o,
@@ -129,7 +129,7 @@ async fn end_login(halves: &mut Halves, err: &SessionError) {
 /// Connects to the coordinator and relays authentication for `packet`, up to but not including
 /// the final ReadyForQuery (the admin console uses this to let the coordinator check a password).
 pub async fn authenticate(ctx: &Arc<Context>, client: crate::net::stream::Stream, packet: &[u8]) -> Result<Halves, SessionError> {
-    let deadline = Instant::now() + ctx.config.limits.startup_timeout;
+    let deadline = Instant::now() + ctx.live().limits.startup_timeout;
     let mut halves = connect(ctx, client, deadline).await?;
     // The final ReadyForQuery is the caller's to send.
     let login = auth::Login { deadline, admission: None };
@@ -146,7 +146,7 @@ async fn connect(ctx: &Arc<Context>, mut client: crate::net::stream::Stream, dea
     let started = std::time::Instant::now();
     let connected = match tokio::time::timeout_at(deadline, ctx.connector.connect()).await {
         Ok(c) => c.map_err(SessionError::from),
-        Err(_) => Err(SessionError::StartupTimeout(ctx.config.limits.startup_timeout)),
+        Err(_) => Err(SessionError::StartupTimeout(ctx.live().limits.startup_timeout)),
     };
     let upstream = match connected {
         Ok(u) => u,
@@ -168,7 +168,7 @@ async fn connect(ctx: &Arc<Context>, mut client: crate::net::stream::Stream, dea
 /// read (so TLS clients get the error over TLS, as they expect), within a short bound.
 pub async fn reject(ctx: Arc<Context>, tcp: TcpStream, peer: SocketAddr, max_logins: u32, _slot: QueueSlot) {
     let _ = tcp.set_nodelay(true);
-    let timeout = ctx.config.limits.startup_timeout.min(std::time::Duration::from_secs(2));
+    let timeout = ctx.live().limits.startup_timeout.min(std::time::Duration::from_secs(2));
     if let Ok(Ok(Opening::Startup(mut s))) = tokio::time::timeout(timeout, handshake::open(&ctx, tcp)).await {
         refuse_client(&mut s.client, &SessionError::TooManyLogins(max_logins), peer).await;
     }

@@ -61,8 +61,8 @@ pub(super) async fn client_to_upstream(
     ctx: &Arc<Context>,
 ) -> Result<End, SessionError> {
     let FrameReader { inner: mut r, mut buf } = reader;
-    let max = ctx.config.limits.max_message_size as usize + 1;
-    let idle_timeout = ctx.config.limits.idle_timeout;
+    let max = ctx.live().limits.max_message_size as usize + 1;
+    let idle_timeout = ctx.live().limits.idle_timeout;
     let cache = ctx.cache.as_ref();
     // Bytes of a frame we forward without looking inside, still to come.
     let mut pass: usize = 0;

@@ -26,7 +26,7 @@ impl Proxy {
     pub async fn start_with(settings: &[(&'static str, &str)], hooks: Option<Arc<dyn HooksFactory>>) -> Proxy {
         let pg = test_support::postgres();
         let mut o = Overrides::default();
-        o.flags.insert("upstream.url", format!("postgres://{}", pg.addr()));
+        o.flags.insert("upstream.url", format!("postgres://{}@{}", pg.superuser(), pg.addr()));
         // upstream.sslmode stays at its default (prefer): TLS to a server set up as Citus sets
         // itself up, as a proxy in front of a stock coordinator does.
         // Tests run many proxies at once: no shared default metrics port unless asked for.
