@@ -42,8 +42,10 @@ pub async fn run_on(listener: TcpListener, ctx: Arc<Context>, shutdown: &Shutdow
                     // A connection counts as a login until the coordinator accepted it; only
                     // then does it take a client slot (see session::admission).
                     let rx = shutdown.subscribe();
-                    let Some(login) = admission.try_login() else {
-                        queue(&mut sessions, ctx, tcp, peer, &admission, rx);
+                    // One login deadline from accept, whether a slot is free now or waited for.
+                    let deadline = tokio::time::Instant::now() + ctx.live().limits.startup_timeout;
+                    let Some(login) = admission.try_login(deadline) else {
+                        queue(&mut sessions, ctx, tcp, peer, &admission, rx, deadline);
                         continue;
                     };
                     let admission = Arc::clone(&admission);
@@ -107,16 +109,17 @@ pub async fn run_on(listener: TcpListener, ctx: Arc<Context>, shutdown: &Shutdow
     info!("stopped");
 }
 
-/// A connection arriving with every login slot taken: it waits a moment for one (bursts of
-/// real clients log in fast), and is then served or answered 53300. Such waiting connections
+/// A connection arriving with every login slot taken: it waits a few seconds for one (a burst
+/// of real clients, a pool filling up, queues instead of being refused), and is then served or
+/// answered 53300. Such waiting connections
 /// are bounded too; past that bound one is closed unanswered. Logged once per interval.
-fn queue(sessions: &mut JoinSet<()>, ctx: Arc<Context>, tcp: tokio::net::TcpStream, peer: std::net::SocketAddr, admission: &Arc<Admission>, rx: tokio::sync::watch::Receiver<crate::shutdown::Phase>) {
+fn queue(sessions: &mut JoinSet<()>, ctx: Arc<Context>, tcp: tokio::net::TcpStream, peer: std::net::SocketAddr, admission: &Arc<Admission>, rx: tokio::sync::watch::Receiver<crate::shutdown::Phase>, deadline: tokio::time::Instant) {
     let max_logins = admission.max_logins;
     match admission.try_queue() {
         Some(waiting) => {
             let admission = Arc::clone(admission);
             sessions.spawn(async move {
-                match admission.wait_login().await {
+                match admission.wait_login(deadline).await {
                     Some(login) => {
                         drop(waiting);
                         session::serve(ctx, tcp, peer, rx, admission, login).await

@@ -72,15 +72,17 @@ async fn flush_cache_cli_empties_every_instance() {
     let url = redis.url();
     let settings = [("cache.tables", "users"), ("cache.redis_url", url.as_str()), ("cache.redis_prefix", "cli-flush")];
     let proxies = [Proxy::start_citus(&settings).await, Proxy::start_citus(&settings).await];
-    for p in &proxies {
+    for (i, p) in proxies.iter().enumerate() {
         assert!(p.ctx.cache.as_ref().expect("cache").wait_ready(std::time::Duration::from_secs(5)).await);
         let c = connect(&p.citus_url()).await;
         c.simple_query(READ).await.expect("read");
         c.simple_query(READ).await.expect("read");
-        // The fill reaches Redis off the relay path: the next instance can hit it only once stored.
-        let cache = p.ctx.cache.as_ref().expect("cache");
-        let stored = eventually(5, || async { cache.stats().stores_redis >= 1 }).await;
-        assert!(stored, "the fill never reached Redis: {:?}", cache.stats());
+        if i == 0 {
+            // The fill reaches Redis off the relay path: the next instance can hit it only once stored.
+            let cache = p.ctx.cache.as_ref().expect("cache");
+            let stored = eventually(5, || async { cache.stats().stores_redis >= 1 }).await;
+            assert!(stored, "the fill never reached Redis: {:?}", cache.stats());
+        }
     }
     let hits = |p: &Proxy| p.ctx.cache.as_ref().map_or(0, |c| c.stats().hits_memory + c.stats().hits_redis);
     assert_eq!(hits(&proxies[0]) + hits(&proxies[1]), 3, "the second instance hit the first one's entry via Redis");

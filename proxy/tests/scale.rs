@@ -57,7 +57,10 @@ async fn two_hundred_concurrent_clients() {
             })
         })
         .collect();
-    connected.wait().await;
+    // A client whose connect failed panics in its task and never reaches the barrier.
+    tokio::time::timeout(Duration::from_secs(120), connected.wait())
+        .await
+        .expect("every client connects (a client task panicked: see above)");
     let connect_time = started.elapsed();
     // One upstream backend per client, all at once.
     assert_eq!(backends(db).await, CLIENTS as i64, "upstream backends while {CLIENTS} clients are connected");

@@ -19,6 +19,7 @@ pub fn export(m: &ProxyMetrics, s: &CacheStats) {
     m.counter_with("citus_proxy_cache_invalidations_total", &[]).absolute(s.invalidations);
     m.counter_with("citus_proxy_cache_invalidation_failures_total", &[]).absolute(s.invalidation_failures);
     m.gauge("citus_proxy_cache_pending_invalidations", &[]).set(s.pending_invalidations as f64);
+    m.counter_with("citus_proxy_cache_redis_resets_total", &[]).absolute(s.redis_resets);
     for (reason, n) in &s.bypass {
         m.counter_with("citus_proxy_cache_bypass_total", &[("reason", reason.to_string())]).absolute(*n);
     }

@@ -8,15 +8,19 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::Limits;
 
-/// A connection arriving when every login slot is taken waits this long for one (a burst of
-/// legitimate clients logs in quickly) before it is refused with 53300.
-pub const LOGIN_QUEUE_WAIT: Duration = Duration::from_secs(1);
+/// A connection arriving when every login slot is taken waits this long for one (bounded by its
+/// own login deadline): a burst of legitimate clients, a pool filling up, queues briefly rather
+/// than being refused, while slots held by stalled sockets still end in a prompt 53300.
+pub const LOGIN_QUEUE_WAIT: Duration = Duration::from_secs(5);
+
 /// Waiting connections allowed per login slot: a burst of clients connecting at once (a pool
-/// filling up) is many times the logins that run at once, and each waits a second at most.
+/// filling up) is many times the logins that run at once; each waits LOGIN_QUEUE_WAIT at most.
 const QUEUE_FACTOR: usize = 10;
 
 pub struct Admission {
@@ -33,6 +37,9 @@ pub struct Admission {
 /// Held from accept until the login ends.
 pub struct LoginSlot {
     _permit: OwnedSemaphorePermit,
+    /// When the login must be over: `limits.startup_timeout` after the connection was accepted
+    /// (time spent waiting for the slot counts).
+    pub deadline: Instant,
 }
 /// Held by an authenticated client for as long as its session lasts.
 pub struct ClientSlot {
@@ -54,8 +61,8 @@ impl Admission {
         }
     }
 
-    pub fn try_login(&self) -> Option<LoginSlot> {
-        Arc::clone(&self.logins).try_acquire_owned().ok().map(|p| LoginSlot { _permit: p })
+    pub fn try_login(&self, deadline: Instant) -> Option<LoginSlot> {
+        Arc::clone(&self.logins).try_acquire_owned().ok().map(|p| LoginSlot { _permit: p, deadline })
     }
 
     pub fn try_client(&self) -> Option<ClientSlot> {
@@ -66,9 +73,11 @@ impl Admission {
         Arc::clone(&self.queue).try_acquire_owned().ok().map(|p| QueueSlot { _permit: p })
     }
 
-    /// A login slot, waiting up to LOGIN_QUEUE_WAIT for one to free up.
-    pub async fn wait_login(&self) -> Option<LoginSlot> {
+    /// A login slot, waiting up to LOGIN_QUEUE_WAIT (and never past the login's `deadline`)
+    /// for one to free up.
+    pub async fn wait_login(&self, deadline: Instant) -> Option<LoginSlot> {
         let wait = Arc::clone(&self.logins).acquire_owned();
-        tokio::time::timeout(LOGIN_QUEUE_WAIT, wait).await.ok()?.ok().map(|p| LoginSlot { _permit: p })
+        let until = deadline.min(Instant::now() + LOGIN_QUEUE_WAIT);
+        tokio::time::timeout_at(until, wait).await.ok()?.ok().map(|p| LoginSlot { _permit: p, deadline })
     }
 }

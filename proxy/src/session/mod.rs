@@ -36,7 +36,7 @@ pub use relay::{End, Halves};
 pub async fn serve(ctx: Arc<Context>, tcp: TcpStream, peer: SocketAddr, phase: watch::Receiver<Phase>, admission: Arc<Admission>, login: LoginSlot) {
     let _ = tcp.set_nodelay(true);
     let startup_timeout = ctx.live().limits.startup_timeout;
-    let deadline = Instant::now() + startup_timeout;
+    let deadline = login.deadline;
     let opening = match tokio::time::timeout_at(deadline, handshake::open(&ctx, tcp)).await {
         Ok(Ok(o)) => o,
         Ok(Err((err, client))) => {

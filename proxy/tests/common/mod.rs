@@ -192,11 +192,13 @@ pub async fn raw_session_on(addr: SocketAddr, db: &str) -> tokio::net::TcpStream
     }
 }
 
-/// Backends connected to `db` other than the asking one.
+/// Backends serving clients on `db`: not the asking one, nor the proxy's own catalog connection
+/// (each database a client uses gets one, with its change probe).
 pub async fn backends(db: &str) -> i64 {
     let c = test_support::connect(&direct_url("postgres")).await;
     c.query_one(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() AND backend_type = 'client backend' \
+         AND application_name <> 'citus-proxy metadata'",
         &[&db],
     )
     .await

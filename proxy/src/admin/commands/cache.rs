@@ -30,6 +30,7 @@ pub fn show(ctx: &Context) -> ResultSet {
     row("expirations_memory", s.expirations_memory.to_string());
     row("invalidations", s.invalidations.to_string());
     row("invalidation_failures", s.invalidation_failures.to_string());
+    row("redis_resets", s.redis_resets.to_string());
     row("pending_invalidations", s.pending_invalidations.to_string());
     row("fills_in_flight", s.fills_in_flight.to_string());
     for (reason, n) in &s.bypass {
