@@ -60,18 +60,18 @@ impl Entry {
     }
 
     pub(crate) fn decode(v: &[u8]) -> Result<Entry, CacheError> {
-        if v.len() < HEADER || &v[..MAGIC.len()] != MAGIC {
-            return Err(CacheError::Corrupt("bad header"));
+        // What Redis returns is not trusted to be ours: every read is checked.
+        let bad = || CacheError::Corrupt("bad header");
+        let (magic, rest) = v.split_first_chunk::<4>().ok_or_else(bad)?;
+        if magic != MAGIC {
+            return Err(bad());
         }
-        let u64_at = |at: usize| {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&v[at..at + 8]);
-            u64::from_le_bytes(b)
-        };
+        let (created, rest) = rest.split_first_chunk::<8>().ok_or_else(bad)?;
+        let (ttl, body) = rest.split_first_chunk::<8>().ok_or_else(bad)?;
         Ok(Entry {
-            created_at: UNIX_EPOCH + Duration::from_millis(u64_at(MAGIC.len())),
-            ttl: Duration::from_millis(u64_at(MAGIC.len() + 8)).min(MAX_TTL),
-            bytes: Bytes::copy_from_slice(&v[HEADER..]),
+            created_at: UNIX_EPOCH + Duration::from_millis(u64::from_le_bytes(*created)),
+            ttl: Duration::from_millis(u64::from_le_bytes(*ttl)).min(MAX_TTL),
+            bytes: Bytes::copy_from_slice(body),
         })
     }
 }
@@ -91,12 +91,9 @@ pub(crate) const ENTRY_OVERHEAD: usize = 160;
 pub fn validate_response(bytes: &[u8]) -> Result<(), BypassReason> {
     let mut at = 0;
     let mut last = None;
-    while at < bytes.len() {
-        let tag = bytes[at];
-        let len = bytes
-            .get(at + 1..at + 5)
-            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
-            .ok_or(BypassReason::UnsupportedResponse)?;
+    while let Some(rest) = bytes.get(at..).filter(|r| !r.is_empty()) {
+        let (&tag, rest) = rest.split_first().ok_or(BypassReason::UnsupportedResponse)?;
+        let len = rest.first_chunk::<4>().map(|b| u32::from_be_bytes(*b) as usize).ok_or(BypassReason::UnsupportedResponse)?;
         if len < 4 || at + 1 + len > bytes.len() {
             return Err(BypassReason::UnsupportedResponse);
         }

@@ -61,8 +61,8 @@ impl Counters {
     }
 
     pub fn bypass(&self, reason: BypassReason) {
-        if let Some(i) = BypassReason::ALL.iter().position(|r| *r == reason) {
-            add(&self.bypass[i], 1);
+        if let Some(counter) = BypassReason::ALL.iter().position(|r| *r == reason).and_then(|i| self.bypass.get(i)) {
+            add(counter, 1);
         }
     }
 

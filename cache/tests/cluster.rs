@@ -1,5 +1,6 @@
 //! The Redis tier against a real three-node Redis Cluster (started here: the shared harness
 //! only starts single servers).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // a panic here is a failed test, not a crashed proxy
 
 mod common;
 

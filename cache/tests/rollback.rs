@@ -3,6 +3,7 @@
 //! the instances already used and the entries stored back then come back; neither may be served.
 //! Runs against real redis-servers (one that keeps an RDB file of its own; a master and a
 //! replica behind a loopback TCP forwarder that plays the failover address).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // a panic here is a failed test, not a crashed proxy
 
 mod common;
 

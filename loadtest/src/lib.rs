@@ -2,6 +2,8 @@
 //! proxy and the coordinator it fronts), interleaved, and judges each class against its target.
 //! It stands alone: it speaks to the targets over the wire like any client and shares no code
 //! with the proxy, so it measures what clients see.
+// A load-testing client: its reports index tables it built itself, and a bad answer ends the run with a message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 pub mod class;
 pub mod cli;

@@ -1,5 +1,6 @@
 //! Setup and every scenario against the harness's real PostgreSQL (no Citus, no pgvector there:
 //! the float8[] `<->` path and the Citus-only skips are what gets exercised).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // a panic here is a failed test, not a crashed proxy
 
 use std::time::Duration;
 

@@ -23,7 +23,7 @@ impl ShapeStats {
             by_route: RouteKind::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
             // One significant digit (10 %) keeps a shape's histogram near 2 KB: a thousand
             // shapes cost a few MB, not tens.
-            latency: Mutex::new(Histogram::new_with_bounds(1, 3_600_000_000, 1).unwrap_or_else(|_| Histogram::new(1).expect("1 sig fig"))),
+            latency: Mutex::new(one_digit_histogram()),
         }
     }
     pub fn count(&self, r: RouteKind) -> u64 {
@@ -96,4 +96,9 @@ impl Shapes {
         v.truncate(n);
         v
     }
+}
+
+#[allow(clippy::expect_used)] // constant bounds: it cannot fail
+fn one_digit_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 1).unwrap_or_else(|_| Histogram::new(1).expect("1 sig fig"))
 }

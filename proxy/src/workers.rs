@@ -27,6 +27,7 @@ impl Workers {
     }
 
     /// The worker for the next connection (round robin).
+    #[allow(clippy::indexing_slicing)] // taken modulo the length, and `new` starts at least one worker
     pub fn next(&self) -> &Handle {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.handles.len().max(1);
         &self.handles[i]

@@ -3,6 +3,7 @@
 //! the cache and how (byte for byte, simple and extended protocol, text and binary), what is
 //! never cached, how writes through the proxy invalidate (shard-precisely where the router
 //! proves one shard), that roles never see each other's rows, and single-flight on misses.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // a panic here is a failed test, not a crashed proxy
 
 mod common;
 
@@ -168,7 +169,7 @@ async fn extended_protocol_hits_in_text_and_binary() {
 
 #[tokio::test]
 async fn never_cached() {
-    let (proxy, _, db) = proxy_for("cache_never", &[("cache.tables", "users,config,pg_class,tmp_t,never_v")]).await;
+    let (proxy, _, db) = proxy_for("cache_never", &[("cache.tables", "users,config,pg_class,tmp_t,never_v,never_mv")]).await;
     let c = test_support::connect(&proxy.url(&db)).await;
     let twice = |sql: &'static str| {
         let c = &c;
@@ -192,6 +193,17 @@ async fn never_cached() {
     c.batch_execute("CREATE VIEW never_v AS SELECT 1 AS x").await.expect("view");
     twice("SELECT x FROM never_v").await;
     assert_eq!(bypassed(&proxy, "unknown_relation"), 2);
+    // A materialized view changes on REFRESH, which names no table it reads: never cached.
+    c.batch_execute("CREATE MATERIALIZED VIEW never_mv AS SELECT 1 AS x").await.expect("materialized view");
+    let store = proxy.ctx.stores.for_database(&db);
+    let known = common::eventually(10, || {
+        let store = std::sync::Arc::clone(&store);
+        async move { store.topology().as_deref().and_then(|t| t.relation_kind("public", "never_mv")) == Some('m') }
+    })
+    .await;
+    assert!(known, "the change probe saw the new materialized view");
+    twice("SELECT x FROM never_mv").await;
+    assert_eq!(bypassed(&proxy, "unknown_relation"), 4);
     c.batch_execute("BEGIN").await.expect("begin");
     twice("SELECT username FROM users WHERE user_id = 1").await;
     c.batch_execute("COMMIT").await.expect("commit");

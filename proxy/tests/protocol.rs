@@ -1,5 +1,6 @@
 //! Protocol fidelity: the simple and extended query protocols behave through the proxy exactly as
 //! they do on a direct connection to the same PostgreSQL, message for message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // a panic here is a failed test, not a crashed proxy
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! harness's PostgreSQL offers TLS exactly as a stock Citus node does (an X.509 v1, self-signed,
 //! already expired certificate and an ECDHE-only cipher list); the other TLS set-ups run on
 //! servers of their own.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // a panic here is a failed test, not a crashed proxy
 
 mod common;
 use std::sync::OnceLock;

@@ -1,5 +1,6 @@
 //! Pruning rules one by one: SQL → route (and shards where real Citus's answer is known from
 //! routing-examples.tsv / facts.md: 42 → 102035, 43 → 102031, 1 → 102032, 2 → 102009, 3 → 102023).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // a panic here is a failed test, not a crashed proxy
 
 mod common;
 
@@ -195,4 +196,13 @@ fn analysis_facts() {
     let d = r.route_query(&format!("INSERT INTO users VALUES {}", rows.join(",")), &topo, &["public"]);
     assert_eq!(d.class.as_str(), "bulk_insert");
     assert_eq!(d.route.word(), "multi-shard");
+}
+
+#[test]
+fn select_into_creates_a_table_and_is_no_read() {
+    let (r, topo) = (citus_proxy_router::Router::new(16), common::topology());
+    let d = r.route_query("SELECT * INTO users_copy FROM users WHERE user_id = 42", &topo, &["public"]);
+    assert!(matches!(d.analysis.kind(), Some(citus_proxy_router::StatementKind::Ddl)), "{:?}", d.analysis.kind());
+    let d = r.route_query("SELECT * FROM users WHERE user_id = 42", &topo, &["public"]);
+    assert!(matches!(d.analysis.kind(), Some(citus_proxy_router::StatementKind::Read)), "{:?}", d.analysis.kind());
 }

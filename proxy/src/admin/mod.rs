@@ -74,9 +74,10 @@ pub async fn serve(
             }
         };
         let Ok(frame) = next else { return Ok(()) };
-        let body = &frame[HEADER_LEN..];
+        // The reader returns whole frames, header included; a short one is simply not matched.
+        let body = frame.get(HEADER_LEN..).unwrap_or_default();
         let mut out = Vec::new();
-        match frame[0] {
+        match frame.first().copied().unwrap_or_default() {
             b'Q' => {
                 let sql = crate::wire::query::sql(body).map(String::from_utf8_lossy).unwrap_or_default();
                 commands::run(&ctx, sql.trim(), &mut out).await;

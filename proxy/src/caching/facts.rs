@@ -45,9 +45,11 @@ pub fn read_facts(d: &Decision, info: &StatementInfo, topo: &Topology, search_pa
             facts.touches_temp_or_catalog = true;
         }
         match r.relation {
-            Relation::Citus(_) | Relation::Local(_) => {}
+            Relation::Citus(_) | Relation::Local('r' | 'p') => {}
             Relation::Catalog | Relation::Temp => facts.touches_temp_or_catalog = true,
-            Relation::View | Relation::Unknown => facts.reads_unknown_relation = true,
+            // A materialized view changes on REFRESH and a foreign table elsewhere: no write
+            // through the proxy names them, so, like a view, they are never cached.
+            Relation::Local(_) | Relation::View | Relation::Unknown => facts.reads_unknown_relation = true,
         }
         if !facts.tables.contains(&r.id) {
             facts.tables.push(r.id);

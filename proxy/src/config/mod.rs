@@ -196,6 +196,7 @@ pub struct Log {
 
 impl Config {
     /// The defaults alone (what `load` starts from).
+    #[allow(clippy::expect_used)] // the built-in defaults are constants, checked by the config tests
     pub fn defaults() -> Config {
         load(None, &Overrides::default(), |_| None).expect("the built-in defaults are valid")
     }

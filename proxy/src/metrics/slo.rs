@@ -26,6 +26,7 @@ pub struct SloWindows {
     started: Instant,
 }
 
+#[allow(clippy::expect_used)] // constant bounds: it cannot fail
 fn histogram() -> Histogram<u64> {
     // 1 µs to 1 h at 2 significant digits (1 %: plenty against targets, and ~50 KB per
     // histogram instead of ~380 KB at 3 digits); constant bounds, so this cannot fail.
@@ -54,7 +55,7 @@ impl SloWindows {
         let Some(cw) = self.classes.get(class.index()) else { return };
         let mut ring = cw.ring.lock().unwrap_or_else(|p| p.into_inner());
         let idx = (now % SLOTS) as usize;
-        let (slot_no, h) = &mut ring.slots[idx];
+        let Some((slot_no, h)) = ring.slots.get_mut(idx) else { return };
         if *slot_no != now {
             h.reset();
             *slot_no = now;

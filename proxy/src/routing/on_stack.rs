@@ -13,7 +13,7 @@ pub fn with_slice<T: Copy, R>(len: usize, iter: impl Iterator<Item = T>, fill: T
             *slot = item;
             n += 1;
         }
-        f(&arr[..n])
+        f(arr.get(..n).unwrap_or_default())
     } else {
         let v: Vec<T> = iter.collect();
         f(&v)

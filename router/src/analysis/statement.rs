@@ -75,7 +75,12 @@ fn analyze_one(stmt: &Statement) -> (StatementInfo, usize) {
         Statement::Query(q) => {
             b.query(q, None, 0);
             facts = query_facts(q);
-            StatementKind::Read
+            // `SELECT … INTO t` is CREATE TABLE AS: a cached "SELECT n" would create nothing.
+            if matches!(q.body.as_ref(), SetExpr::Select(sel) if sel.into.is_some()) {
+                StatementKind::Ddl
+            } else {
+                StatementKind::Read
+            }
         }
         Statement::Insert(i) => {
             b.insert(i);

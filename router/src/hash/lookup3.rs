@@ -55,6 +55,7 @@ fn word(bytes: &[u8]) -> u32 {
 }
 
 /// `hash_bytes(k, keylen)`: used by hashtext, hashbpchar, hashname, uuid_hash, hashfloat8.
+#[allow(clippy::indexing_slicing)] // blocks are exactly 12 bytes (chunks_exact); tail ranges are bounded by its length
 pub fn hash_bytes(key: &[u8]) -> u32 {
     // PostgreSQL passes the length as an int; lengths beyond that cannot reach us from a Datum.
     let len = key.len() as u32;
