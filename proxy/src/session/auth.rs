@@ -14,7 +14,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 
 use super::admission::{Admission, ClientSlot};
-use super::frames::FrameError;
+use super::frames::{tag_and_body, FrameError};
 use super::relay::Halves;
 use crate::cancel::Registration;
 use crate::context::Context;
@@ -82,8 +82,8 @@ pub async fn relay_until_ready(
                 }))
             }
         };
-        let body = &frame[HEADER_LEN..];
-        match frame[0] {
+        let (tag, body) = tag_and_body(&frame).map_err(|e| upstream_err(addr, e))?;
+        match tag {
             b'R' => match classify(body) {
                 Some(AuthRequest::Ok) | Some(AuthRequest::NoResponse) => out.extend_from_slice(&frame),
                 Some(AuthRequest::NeedsResponse) => {
@@ -142,6 +142,14 @@ fn upstream_err(addr: &str, e: FrameError) -> SessionError {
     }
 }
 
+fn client_err(e: FrameError) -> SessionError {
+    match e {
+        FrameError::Io(e) => SessionError::ClientIo(e),
+        FrameError::Eof => SessionError::ClientIo(std::io::ErrorKind::UnexpectedEof.into()),
+        other => SessionError::Protocol(format!("authentication message: {other}")),
+    }
+}
+
 async fn flush(h: &mut Halves, out: &mut BytesMut) -> Result<(), SessionError> {
     h.client_w.write_all(out).await.map_err(SessionError::ClientIo)?;
     out.clear();
@@ -157,22 +165,19 @@ async fn answer_from_client(h: &mut Halves, out: &mut BytesMut, ctx: &Arc<Contex
     let answer = loop {
         // Both reads are cancel-safe: what either read stays in its reader's buffer.
         tokio::select! {
-            answer = h.client.next(MAX_AUTH_ANSWER) => break answer.map_err(|e| match e {
-                FrameError::Io(e) => SessionError::ClientIo(e),
-                FrameError::Eof => SessionError::ClientIo(std::io::ErrorKind::UnexpectedEof.into()),
-                other => SessionError::Protocol(format!("authentication message: {other}")),
-            })?,
+            answer = h.client.next(MAX_AUTH_ANSWER) => break answer.map_err(client_err)?,
             frame = h.upstream.next(MAX_AUTH_FRAME) => {
                 let frame = frame.map_err(|e| upstream_err(addr, e))?;
                 h.client_w.write_all(&frame).await.map_err(SessionError::ClientIo)?;
-                if frame[0] == b'E' {
+                if frame.first() == Some(&b'E') {
                     return Err(SessionError::Refused);
                 }
             }
             _ = tokio::time::sleep_until(deadline) => return Err(SessionError::StartupTimeout(ctx.live().limits.startup_timeout)),
         }
     };
-    match answer[0] {
+    let (tag, _) = tag_and_body(&answer).map_err(client_err)?;
+    match tag {
         b'p' => h.upstream_w.write_all(&answer).await.map_err(SessionError::UpstreamIo),
         // The client gave up (a driver closing on a missing password): not a violation.
         b'X' => Err(SessionError::ClientIo(std::io::ErrorKind::UnexpectedEof.into())),

@@ -22,11 +22,9 @@ pub async fn lookup(cache: &Cache, plan: &ReadPlan) -> Outcome {
         Lookup::Hit { entry, .. } => Outcome::Serve(entry.bytes().clone()),
         Lookup::Bypass(_) => Outcome::Forward,
         Lookup::Miss(key) => match cache.begin_fill(key) {
-            Fill::Leader(guard) => Outcome::Fill(Filling {
-                guard,
-                collector: ResponseCollector::new(cache.policy().max_entry_bytes()),
-                ttl: plan.ttl,
-            }),
+            Fill::Leader(guard) => {
+                Outcome::Fill(Filling { guard, collector: ResponseCollector::new(cache.policy().max_entry_bytes()), ttl: plan.ttl })
+            }
             Fill::Follower(waiter) => match waiter.wait().await {
                 Some(entry) => Outcome::Serve(entry.bytes().clone()),
                 None => Outcome::Forward,

@@ -30,14 +30,14 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 
     /// True when a whole frame is already buffered (no read needed to get it).
     pub fn has_frame(&self) -> bool {
-        self.buf.len() >= HEADER_LEN && total_len(&self.buf[..HEADER_LEN]).is_some_and(|t| self.buf.len() >= t)
+        self.buf.first_chunk().and_then(total_len).is_some_and(|t| self.buf.len() >= t)
     }
 
     /// The next whole frame, header included.
     pub async fn next(&mut self, max: usize) -> Result<BytesMut, FrameError> {
         loop {
-            if self.buf.len() >= HEADER_LEN {
-                let total = total_len(&self.buf[..HEADER_LEN]).ok_or(FrameError::BadLength)?;
+            if let Some(header) = self.buf.first_chunk() {
+                let total = total_len(header).ok_or(FrameError::BadLength)?;
                 if total > max {
                     return Err(FrameError::TooLarge(total));
                 }
@@ -67,6 +67,14 @@ pub fn next_header(buf: &[u8], pos: &mut usize, pass: &mut usize) -> Option<(u8,
             return None;
         }
     }
-    let header = buf.get(*pos..*pos + HEADER_LEN)?;
+    let header = buf.get(*pos..)?.first_chunk()?;
     Some((header[0], total_len(header)))
+}
+
+/// A frame's tag and body. Frames from `FrameReader::next` always hold their whole header, so
+/// the error is for a frame that did not come from there.
+#[inline]
+pub fn tag_and_body(frame: &[u8]) -> Result<(u8, &[u8]), FrameError> {
+    let ([tag, ..], body) = frame.split_first_chunk::<HEADER_LEN>().ok_or(FrameError::BadLength)?;
+    Ok((*tag, body))
 }

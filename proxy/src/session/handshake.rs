@@ -44,7 +44,11 @@ impl Startup {
     /// The startup packet with `database` in place of the client's (for the admin console's
     /// authentication against the coordinator); every other parameter kept in order.
     pub fn with_database(&self, database: &str) -> Vec<u8> {
-        let rest = &self.packet[8..];
+        let Some(([_, _, _, _, code @ ..], rest)) = self.packet.split_first_chunk::<8>() else {
+            // Not a startup packet (`open` never builds one): forwarded as is, for the
+            // coordinator to refuse.
+            return self.packet.clone();
+        };
         let mut body = Vec::with_capacity(rest.len() + database.len());
         let mut replaced = false;
         if let Ok(params) = StartupParams::decode(rest) {
@@ -68,7 +72,7 @@ impl Startup {
         body.push(0);
         let mut packet = Vec::with_capacity(8 + body.len());
         packet.extend_from_slice(&((8 + body.len()) as i32).to_be_bytes());
-        packet.extend_from_slice(&self.packet[4..8]);
+        packet.extend_from_slice(code);
         packet.extend_from_slice(&body);
         packet
     }
@@ -85,11 +89,7 @@ type Failed = (SessionError, Option<Stream>);
 pub async fn open(ctx: &Arc<Context>, tcp: TcpStream) -> Result<Opening, Failed> {
     let mut first = [0u8; 1];
     let peeked = tcp.peek(&mut first).await.map_err(|e| (SessionError::ClientIo(e), None))?;
-    let mut stream = if peeked == 1 && first[0] == TLS_HANDSHAKE_BYTE {
-        direct_tls(ctx, tcp).await?
-    } else {
-        Stream::Plain(tcp)
-    };
+    let mut stream = if peeked == 1 && first[0] == TLS_HANDSHAKE_BYTE { direct_tls(ctx, tcp).await? } else { Stream::Plain(tcp) };
     // SSLRequest and GSSENCRequest may each come once before the real first packet.
     for _ in 0..3 {
         let (code, rest) = match read_first_packet(&mut stream).await {

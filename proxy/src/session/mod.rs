@@ -33,7 +33,14 @@ pub use relay::{End, Halves};
 /// Serves one accepted client connection to its end. `login` is its login slot, given back
 /// when the login is over; one `limits.startup_timeout` covers the whole login: startup
 /// packet, TLS, the upstream connection and the authentication exchange.
-pub async fn serve(ctx: Arc<Context>, tcp: TcpStream, peer: SocketAddr, phase: watch::Receiver<Phase>, admission: Arc<Admission>, login: LoginSlot) {
+pub async fn serve(
+    ctx: Arc<Context>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    phase: watch::Receiver<Phase>,
+    admission: Arc<Admission>,
+    login: LoginSlot,
+) {
     let _ = tcp.set_nodelay(true);
     let startup_timeout = ctx.live().limits.startup_timeout;
     let deadline = login.deadline;

@@ -134,4 +134,3 @@ pub async fn run(
     let _ = upstream_w.shutdown().await;
     result
 }
-

@@ -57,7 +57,7 @@ pub(super) async fn upstream_to_client(
                 let (h, notice) = front_frame(state, tag, &mut at_statement_start);
                 hide = h;
                 if let Some(n) = notice {
-                    w.write_all(&buf[out_from..pos]).await.map_err(SessionError::ClientIo)?;
+                    w.write_all(span(&buf, out_from, pos, addr)?).await.map_err(SessionError::ClientIo)?;
                     w.write_all(&n).await.map_err(SessionError::ClientIo)?;
                     out_from = pos;
                 }
@@ -67,11 +67,12 @@ pub(super) async fn upstream_to_client(
             }
             let status_report = caching && tag == b'S';
             if (matches!(tag, b'Z' | b'E') || status_report || hide) && total <= INSPECT_LIMIT {
-                if buf.len() - pos < total {
+                // `total` covers at least the header, so this is None exactly when the frame is
+                // not all buffered yet.
+                let Some(body) = buf.get(pos + HEADER_LEN..pos + total) else {
                     need = total;
                     break;
-                }
-                let body = &buf[pos + HEADER_LEN..pos + total];
+                };
                 match tag {
                     b'Z' => {
                         let status = TxStatus::from_body(body)
@@ -85,13 +86,13 @@ pub(super) async fn upstream_to_client(
                         let mut next = None;
                         if let Some(mut p) = popped {
                             if let Some(mut f) = p.fill.take() {
-                                f.collector.push(&buf[collect_from..pos]);
+                                f.collector.push(span(&buf, collect_from, pos, addr)?);
                                 complete_fill(f);
                             }
                             if !stale.is_empty() {
                                 // Relay what came before, then publish the invalidation: the
                                 // write's ReadyForQuery reaches the client only after it.
-                                w.write_all(&buf[out_from..pos]).await.map_err(SessionError::ClientIo)?;
+                                w.write_all(span(&buf, out_from, pos, addr)?).await.map_err(SessionError::ClientIo)?;
                                 out_from = pos;
                                 invalidate(state, ctx, &stale).await;
                             }
@@ -99,7 +100,7 @@ pub(super) async fn upstream_to_client(
                             if let Some(wait) = done.wait.take() {
                                 // As for an invalidation: the statement's ReadyForQuery reaches
                                 // the client only once the metadata it changed is reloaded.
-                                w.write_all(&buf[out_from..pos]).await.map_err(SessionError::ClientIo)?;
+                                w.write_all(span(&buf, out_from, pos, addr)?).await.map_err(SessionError::ClientIo)?;
                                 out_from = pos;
                                 wait.await;
                             }
@@ -117,7 +118,7 @@ pub(super) async fn upstream_to_client(
                             break;
                         }
                         if served_next {
-                            w.write_all(&buf[out_from..pos]).await.map_err(SessionError::ClientIo)?;
+                            w.write_all(span(&buf, out_from, pos, addr)?).await.map_err(SessionError::ClientIo)?;
                             out_from = pos;
                             if serve_front(w, state, ctx, &mut out).await? {
                                 drained = true;
@@ -145,9 +146,9 @@ pub(super) async fn upstream_to_client(
                         if let Some(p) = lock(state).pending.front_mut() {
                             p.hidden_parse_completes = p.hidden_parse_completes.saturating_sub(1);
                         }
-                        w.write_all(&buf[out_from..pos]).await.map_err(SessionError::ClientIo)?;
+                        w.write_all(span(&buf, out_from, pos, addr)?).await.map_err(SessionError::ClientIo)?;
                         if let Some(f) = lock(state).pending.front_mut().and_then(|p| p.fill.as_mut()) {
-                            f.collector.push(&buf[collect_from..pos]);
+                            f.collector.push(span(&buf, collect_from, pos, addr)?);
                         }
                         pos += total;
                         out_from = pos;
@@ -159,11 +160,11 @@ pub(super) async fn upstream_to_client(
             pass = total;
         }
         if pos > out_from {
-            w.write_all(&buf[out_from..pos]).await.map_err(SessionError::ClientIo)?;
+            w.write_all(span(&buf, out_from, pos, addr)?).await.map_err(SessionError::ClientIo)?;
         }
         if caching && pos > collect_from {
             if let Some(f) = lock(state).pending.front_mut().and_then(|p| p.fill.as_mut()) {
-                f.collector.push(&buf[collect_from..pos]);
+                f.collector.push(span(&buf, collect_from, pos, addr)?);
             }
         }
         metrics.bytes_to_client.increment(pos as u64);
@@ -185,6 +186,13 @@ pub(super) async fn upstream_to_client(
             return if last_was_fatal { Ok(End::UpstreamClosed) } else { Err(SessionError::UpstreamLost(addr.to_string())) };
         }
     }
+}
+
+/// `buf[from..to]`. The walk keeps `from <= to <= buf.len()`; a miscounted frame length ends
+/// the session instead of panicking.
+#[inline]
+fn span<'b>(buf: &'b [u8], from: usize, to: usize, addr: &str) -> Result<&'b [u8], SessionError> {
+    buf.get(from..to).ok_or_else(|| SessionError::UpstreamLost(format!("{addr} (invalid message length)")))
 }
 
 /// For a frame answering the front statement: whether it is a ParseComplete to hide, and the

@@ -96,10 +96,7 @@ pub(super) async fn client_to_upstream(
                 return Err(protocol(format!("invalid frontend message type {tag}")));
             }
             if total > max {
-                return Err(protocol(format!(
-                    "message of {total} bytes exceeds limits.max_message_size ({})",
-                    max - 1
-                )));
+                return Err(protocol(format!("message of {total} bytes exceeds limits.max_message_size ({})", max - 1)));
             }
             if !within_backend_limit(tag, total) {
                 return Err(protocol(format!("invalid message length: {total} bytes for message type {:?}", tag as char)));
@@ -113,18 +110,20 @@ pub(super) async fn client_to_upstream(
             let watched = cache.is_some() && matches!(tag, b'D' | b'E');
             let inspect = (matches!(tag, b'Q' | b'P' | b'B' | b'C') || watched) && total <= INSPECT_LIMIT;
             if inspect {
-                if buf.len() - pos < total {
+                // `total` covers at least the header, so this is None exactly when the frame is
+                // not all buffered yet.
+                let Some(body) = buf.get(pos + HEADER_LEN..pos + total) else {
                     need = total;
                     break;
-                }
-                let body = &buf[pos + HEADER_LEN..pos + total];
+                };
                 let mut st = lock(state);
                 match tag {
                     b'Q' => {
                         let sql = query::sql(body)?;
                         let note = st.hooks.on_query(sql);
                         if matches!(note.cache, CachePlan::Read(_)) && st.may_serve_cached() {
-                            step = Some(Step::Lookup { start: pos, len: total, note, started: Instant::now(), parse_len: None, sync: false });
+                            step =
+                                Some(Step::Lookup { start: pos, len: total, note, started: Instant::now(), parse_len: None, sync: false });
                             break;
                         }
                         push(&mut st, Pending::new(Instant::now(), note), &mut hidden);
@@ -301,9 +300,13 @@ pub(super) async fn client_to_upstream(
                     let mut p = Pending::new(started, note);
                     match outcome {
                         Outcome::Serve(bytes) => {
+                            // `len` runs to the end of the batch's Sync as declared: a Sync with
+                            // a body that has not all arrived reaches past what is buffered.
+                            let served = buf.get(..len).ok_or_else(|| protocol("invalid message length".into()))?;
                             let mut st = lock(state);
                             if let Some(n) = parse_len {
-                                st.unsent_unnamed_parse = Some(Bytes::copy_from_slice(&buf[..n]));
+                                let parse = served.get(..n).ok_or_else(|| protocol("invalid message length".into()))?;
+                                st.unsent_unnamed_parse = Some(Bytes::copy_from_slice(parse));
                             }
                             p.served = Some(bytes);
                             p.neutral = true;
@@ -377,7 +380,9 @@ pub(super) async fn client_to_upstream(
 /// Writes the first `n` buffered bytes to the coordinator and drops them from the buffer.
 async fn forward(w: &mut WriteHalf, buf: &mut bytes::BytesMut, n: usize, ctx: &Context) -> Result<(), SessionError> {
     if n > 0 {
-        w.write_all(&buf[..n]).await.map_err(SessionError::UpstreamIo)?;
+        // Only a held batch whose Sync declares a body not all buffered yet reaches past the end.
+        let bytes = buf.get(..n).ok_or_else(|| protocol("invalid message length".into()))?;
+        w.write_all(bytes).await.map_err(SessionError::UpstreamIo)?;
         ctx.metrics.bytes_to_upstream.increment(n as u64);
         buf.advance(n);
     }

@@ -30,7 +30,8 @@ impl<'a> BindView<'a> {
                 return Err(WireError::BadCount("Bind", len as i64));
             }
         }
-        let params = &start[..start.len() - r.remaining().len()];
+        // The values are what the loop consumed of `start`.
+        let params = start.get(..start.len() - r.remaining().len()).ok_or(WireError::Truncated("Bind"))?;
         let nr = r.u16()? as usize;
         let result_formats = r.bytes(nr * 2)?;
         r.finish()?;
@@ -46,28 +47,27 @@ impl<'a> BindView<'a> {
 
     /// Parameter values in order; `None` is SQL NULL.
     pub fn params(&self) -> impl Iterator<Item = Option<&'a [u8]>> + 'a {
-        let mut rest = self.params;
-        (0..self.param_count).map(move |_| {
-            // Lengths were validated in `decode`.
-            let len = i32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]);
-            rest = &rest[4..];
+        let mut r = Reader::new(self.params, "Bind");
+        // Lengths were validated in `decode`, so every read succeeds; `map_while` only spares a
+        // panic path. The outer Option ends the walk, the inner one is the value.
+        (0..self.param_count).map_while(move |_| {
+            let len = r.i32().ok()?;
             if len < 0 {
-                None
+                Some(None)
             } else {
-                let (v, tail) = rest.split_at(len as usize);
-                rest = tail;
-                Some(v)
+                r.bytes(len as usize).ok().map(Some)
             }
         })
     }
 
     /// Raw format codes as sent (0 codes = all text, 1 = applies to all, n = one per parameter).
     pub fn param_formats(&self) -> impl ExactSizeIterator<Item = i16> + 'a {
-        self.param_formats.chunks_exact(2).map(|c| i16::from_be_bytes([c[0], c[1]]))
+        // `decode` took exactly two bytes per code, so there is no remainder.
+        self.param_formats.as_chunks::<2>().0.iter().map(|&c| i16::from_be_bytes(c))
     }
 
     pub fn result_formats(&self) -> impl ExactSizeIterator<Item = i16> + 'a {
-        self.result_formats.chunks_exact(2).map(|c| i16::from_be_bytes([c[0], c[1]]))
+        self.result_formats.as_chunks::<2>().0.iter().map(|&c| i16::from_be_bytes(c))
     }
 
     /// The raw result-format section, for keys that must cover it.

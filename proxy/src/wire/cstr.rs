@@ -13,33 +13,36 @@ impl<'a> Reader<'a> {
     }
     /// The bytes of a NUL-terminated string, without the NUL.
     pub fn cstr(&mut self) -> Result<&'a [u8], WireError> {
-        let end = self
-            .buf
-            .iter()
-            .position(|&b| b == 0)
-            .ok_or(WireError::Unterminated(self.what))?;
-        let (s, rest) = self.buf.split_at(end);
-        self.buf = &rest[1..];
-        Ok(s)
-    }
-    pub fn bytes(&mut self, n: usize) -> Result<&'a [u8], WireError> {
-        if self.buf.len() < n {
-            return Err(WireError::Truncated(self.what));
-        }
-        let (s, rest) = self.buf.split_at(n);
+        // Without a NUL the first part is the whole buffer and there is no second one.
+        let mut parts = self.buf.splitn(2, |&b| b == 0);
+        let (Some(s), Some(rest)) = (parts.next(), parts.next()) else {
+            return Err(WireError::Unterminated(self.what));
+        };
         self.buf = rest;
         Ok(s)
     }
+    pub fn bytes(&mut self, n: usize) -> Result<&'a [u8], WireError> {
+        let (s, rest) = self.buf.split_at_checked(n).ok_or(WireError::Truncated(self.what))?;
+        self.buf = rest;
+        Ok(s)
+    }
+    /// The next `N` bytes, as an array for the integer readers.
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], WireError> {
+        let (a, rest) = self.buf.split_first_chunk::<N>().ok_or(WireError::Truncated(self.what))?;
+        self.buf = rest;
+        Ok(*a)
+    }
+    pub fn u8(&mut self) -> Result<u8, WireError> {
+        self.array().map(|[b]| b)
+    }
     pub fn i16(&mut self) -> Result<i16, WireError> {
-        let b = self.bytes(2)?;
-        Ok(i16::from_be_bytes([b[0], b[1]]))
+        self.array().map(i16::from_be_bytes)
     }
     pub fn u16(&mut self) -> Result<u16, WireError> {
         Ok(self.i16()? as u16)
     }
     pub fn i32(&mut self) -> Result<i32, WireError> {
-        let b = self.bytes(4)?;
-        Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        self.array().map(i32::from_be_bytes)
     }
     pub fn remaining(&self) -> &'a [u8] {
         self.buf

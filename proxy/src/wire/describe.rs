@@ -11,7 +11,7 @@ pub struct DescribeView<'a> {
 impl<'a> DescribeView<'a> {
     pub fn decode(body: &'a [u8]) -> Result<Self, WireError> {
         let mut r = Reader::new(body, "Describe");
-        let kind = r.bytes(1)?[0];
+        let kind = r.u8()?;
         let name = r.cstr()?;
         r.finish()?;
         Ok(DescribeView { kind, name })

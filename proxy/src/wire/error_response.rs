@@ -26,12 +26,7 @@ impl Severity {
 /// Encodes an ErrorResponse (or a NoticeResponse for `Severity::Notice`) with SQLSTATE `code`.
 pub fn encode(severity: Severity, code: &str, message: &str, detail: Option<&str>) -> BytesMut {
     let sev = severity.as_str().to_string();
-    let mut fields = vec![
-        (b'S', sev.clone()),
-        (b'V', sev),
-        (b'C', code.to_string()),
-        (b'M', message.to_string()),
-    ];
+    let mut fields = vec![(b'S', sev.clone()), (b'V', sev), (b'C', code.to_string()), (b'M', message.to_string())];
     if let Some(d) = detail {
         fields.push((b'D', d.to_string()));
     }
@@ -55,11 +50,13 @@ pub fn field(body: &[u8], code: u8) -> Option<&[u8]> {
         if tag == 0 {
             return None;
         }
-        let end = tail.iter().position(|&b| b == 0)?;
+        // An unterminated field (no second part) ends the search, whatever its tag.
+        let mut parts = tail.splitn(2, |&b| b == 0);
+        let (value, after) = (parts.next()?, parts.next()?);
         if tag == code {
-            return Some(&tail[..end]);
+            return Some(value);
         }
-        rest = &tail[end + 1..];
+        rest = after;
     }
     None
 }

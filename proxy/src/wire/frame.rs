@@ -5,8 +5,9 @@ pub const HEADER_LEN: usize = 5;
 
 /// The declared total size of the frame starting at `header` (tag included), if the length field is sane.
 #[inline]
-pub fn total_len(header: &[u8]) -> Option<usize> {
-    let len = i32::from_be_bytes([header[1], header[2], header[3], header[4]]);
+pub fn total_len(header: &[u8; HEADER_LEN]) -> Option<usize> {
+    let [_tag, len @ ..] = *header;
+    let len = i32::from_be_bytes(len);
     if len < 4 {
         return None;
     }
@@ -16,10 +17,7 @@ pub fn total_len(header: &[u8]) -> Option<usize> {
 /// Message tags a frontend may send after startup (protocol 3.x).
 #[inline]
 pub fn is_frontend_tag(tag: u8) -> bool {
-    matches!(
-        tag,
-        b'Q' | b'P' | b'B' | b'D' | b'E' | b'C' | b'S' | b'H' | b'F' | b'd' | b'c' | b'f' | b'X' | b'p'
-    )
+    matches!(tag, b'Q' | b'P' | b'B' | b'D' | b'E' | b'C' | b'S' | b'H' | b'F' | b'd' | b'c' | b'f' | b'X' | b'p')
 }
 
 /// PostgreSQL's bound on the length field of every frontend message except the ones that carry

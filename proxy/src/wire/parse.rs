@@ -21,8 +21,7 @@ impl<'a> ParseView<'a> {
     }
     /// Declared parameter type OIDs (0 = let the server infer).
     pub fn param_types(&self) -> impl ExactSizeIterator<Item = u32> + 'a {
-        self.param_types
-            .chunks_exact(4)
-            .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+        // `decode` took exactly `n * 4` bytes, so there is no remainder.
+        self.param_types.as_chunks::<4>().0.iter().map(|&c| u32::from_be_bytes(c))
     }
 }

@@ -17,7 +17,10 @@ pub enum FirstPacket {
     GssEncRequest,
     Cancel,
     /// A StartupMessage for protocol `major.minor`.
-    Startup { major: u16, minor: u16 },
+    Startup {
+        major: u16,
+        minor: u16,
+    },
 }
 
 impl FirstPacket {
@@ -64,10 +67,7 @@ impl<'a> StartupParams<'a> {
 
     /// The last value given for `key` (PostgreSQL lets later settings win).
     pub fn get(&self, key: &str) -> Option<&'a str> {
-        self.iter()
-            .filter(|(k, _)| *k == key.as_bytes())
-            .last()
-            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+        self.iter().filter(|(k, _)| *k == key.as_bytes()).last().and_then(|(_, v)| std::str::from_utf8(v).ok())
     }
 }
 
