@@ -33,8 +33,8 @@ use crate::memory::MemoryTier;
 use crate::pending::{Pending, Start};
 use crate::policy::{BypassReason, Decision, Policy};
 use crate::redis_tier::{RedisTier, Replace};
-use crate::stats::{load, CacheStats, Counters, Tier};
 use crate::single_flight::{Flight, SingleFlight};
+use crate::stats::{load, CacheStats, Counters, Tier};
 use crate::subscriber;
 
 /// The outcome of [`Cache::lookup`].
@@ -272,7 +272,6 @@ impl Cache {
         }
         false
     }
-
 }
 
 impl Inner {

@@ -119,18 +119,14 @@ impl WriteScope {
     }
 
     pub fn shard(table: TableId, shard_id: u64) -> Self {
-        WriteScope::Tables {
-            tables: vec![table.clone()],
-            shard_scope: ShardScope::Shards(vec![ShardRef { table, shard_id }]),
-        }
+        WriteScope::Tables { tables: vec![table.clone()], shard_scope: ShardScope::Shards(vec![ShardRef { table, shard_id }]) }
     }
 
     fn touches(&self, table: &TableId) -> bool {
         match self {
             WriteScope::Everything => true,
             WriteScope::Tables { tables, shard_scope } => {
-                tables.contains(table)
-                    || matches!(shard_scope, ShardScope::Shards(s) if s.iter().any(|r| &r.table == table))
+                tables.contains(table) || matches!(shard_scope, ShardScope::Shards(s) if s.iter().any(|r| &r.table == table))
             }
         }
     }

@@ -169,10 +169,7 @@ impl LocalView {
 
     pub fn snapshot(&self, fields: &[String]) -> Snapshot {
         let s = self.read();
-        Snapshot {
-            epoch: s.epoch,
-            gens: fields.iter().map(|f| (f.clone(), s.gens.get(f).copied().unwrap_or(0))).collect(),
-        }
+        Snapshot { epoch: s.epoch, gens: fields.iter().map(|f| (f.clone(), s.gens.get(f).copied().unwrap_or(0))).collect() }
     }
 
     /// The highest `seq` seen so far. Read it before sending a request whose answer is to be
@@ -249,11 +246,8 @@ impl Reading {
 /// A random epoch; falls back to the clock if the OS has no randomness (still unique enough:
 /// only collisions with a past epoch of the same deployment matter).
 pub(crate) fn new_epoch() -> u64 {
-    getrandom::u64().unwrap_or_else(|_| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64)
-    })
+    getrandom::u64()
+        .unwrap_or_else(|_| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64))
 }
 
 /// Pub/sub events between instances.

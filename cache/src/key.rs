@@ -100,8 +100,7 @@ impl SessionPrefix {
         // in a view or a row-level-security policy), so the caller leaves out only those an
         // operator declared irrelevant. Names are case-insensitive in PostgreSQL; values are
         // kept verbatim (a different spelling of the same value only costs a miss).
-        let mut settings: Vec<(String, &str)> =
-            session.settings.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.as_str())).collect();
+        let mut settings: Vec<(String, &str)> = session.settings.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.as_str())).collect();
         settings.sort();
         settings.dedup_by(|a, b| a.0 == b.0);
         b.count(b'S', settings.len());

@@ -84,6 +84,6 @@ pub use facts::{PendingWrites, SessionView, ShardRef, ShardScope, StatementFacts
 pub use fill::{Fill, FillGuard, FillWaiter};
 pub use generations::Snapshot;
 pub use key::{Key, KeyBuilder, KeyParts, Protocol, SessionPrefix};
-pub use stats::{CacheStats, Tier};
 pub use policy::{BypassReason, Decision, Policy};
+pub use stats::{CacheStats, Tier};
 pub use volatility::{function_class, function_is_cacheable, FunctionClass};

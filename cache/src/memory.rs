@@ -45,13 +45,7 @@ pub(crate) struct MemoryTier {
 
 impl MemoryTier {
     pub fn new(max_bytes: usize) -> Self {
-        MemoryTier {
-            map: DashMap::new(),
-            ring: Mutex::new(VecDeque::new()),
-            bytes: AtomicUsize::new(0),
-            max_bytes,
-            seq: AtomicU64::new(0),
-        }
+        MemoryTier { map: DashMap::new(), ring: Mutex::new(VecDeque::new()), bytes: AtomicUsize::new(0), max_bytes, seq: AtomicU64::new(0) }
     }
 
     pub fn enabled(&self) -> bool {

@@ -107,13 +107,11 @@ impl Policy {
         for rule in &config.rules {
             let ttl = rule.ttl.unwrap_or(config.default_ttl);
             if let Some(table) = &rule.table {
-                let key = parse_table(table)
-                    .ok_or_else(|| CacheError::Config(format!("cache.rules: `{table}` is not a table name")))?;
+                let key = parse_table(table).ok_or_else(|| CacheError::Config(format!("cache.rules: `{table}` is not a table name")))?;
                 table_rules.insert(key, ttl);
             }
             if let Some(shape) = &rule.shape {
-                let hash = shape_of(shape)
-                    .ok_or_else(|| CacheError::Config(format!("cache.rules: cannot parse shape `{shape}`")))?;
+                let hash = shape_of(shape).ok_or_else(|| CacheError::Config(format!("cache.rules: cannot parse shape `{shape}`")))?;
                 shape_rules.insert(hash, ttl);
             }
         }

@@ -67,11 +67,7 @@ impl Counters {
     }
 
     pub fn bypass_counts(&self) -> Vec<(&'static str, u64)> {
-        BypassReason::ALL
-            .iter()
-            .zip(&self.bypass)
-            .map(|(r, c)| (r.as_str(), c.load(Ordering::Relaxed)))
-            .collect()
+        BypassReason::ALL.iter().zip(&self.bypass).map(|(r, c)| (r.as_str(), c.load(Ordering::Relaxed))).collect()
     }
 }
 

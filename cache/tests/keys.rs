@@ -47,7 +47,9 @@ fn roles_and_databases_never_share_keys() {
 #[test]
 fn every_result_affecting_setting_changes_the_key() {
     // application_name included: a row-level-security policy can read it with current_setting().
-    for name in ["search_path", "role", "TimeZone", "DateStyle", "IntervalStyle", "extra_float_digits", "client_encoding", "application_name"] {
+    for name in
+        ["search_path", "role", "TimeZone", "DateStyle", "IntervalStyle", "extra_float_digits", "client_encoding", "application_name"]
+    {
         let mut s = base();
         s.settings.insert(name.into(), "something else".into());
         assert_ne!(plain(&base()), plain(&s), "{name}");

@@ -51,10 +51,27 @@ fn never_a_write() {
 #[test]
 fn never_with_a_volatile_function() {
     for f in [
-        "now", "random", "nextval", "clock_timestamp", "statement_timestamp", "timeofday",
-        "transaction_timestamp", "CURRENT_TIMESTAMP", "current_date", "localtime", "localtimestamp",
-        "gen_random_uuid", "uuid_generate_v4", "setval", "currval", "lastval", "pg_sleep",
-        "txid_current", "pg_catalog.now", "current_setting", "set_config",
+        "now",
+        "random",
+        "nextval",
+        "clock_timestamp",
+        "statement_timestamp",
+        "timeofday",
+        "transaction_timestamp",
+        "CURRENT_TIMESTAMP",
+        "current_date",
+        "localtime",
+        "localtimestamp",
+        "gen_random_uuid",
+        "uuid_generate_v4",
+        "setval",
+        "currval",
+        "lastval",
+        "pg_sleep",
+        "txid_current",
+        "pg_catalog.now",
+        "current_setting",
+        "set_config",
     ] {
         let facts = StatementFacts { functions: vec!["lower".into(), f.into()], ..read(None) };
         assert_eq!(bypass(&facts, &session("a")), Some(BypassReason::VolatileFunction), "{f}");
@@ -206,9 +223,19 @@ fn bypass_labels_are_stable() {
     assert_eq!(
         labels,
         [
-            "transaction", "write", "volatile_function", "locking_clause", "temp_or_catalog",
-            "unknown_relation", "uncommitted_writes", "untracked_settings", "not_opted_in", "error_result", "too_large",
-            "unsupported_response", "unavailable"
+            "transaction",
+            "write",
+            "volatile_function",
+            "locking_clause",
+            "temp_or_catalog",
+            "unknown_relation",
+            "uncommitted_writes",
+            "untracked_settings",
+            "not_opted_in",
+            "error_result",
+            "too_large",
+            "unsupported_response",
+            "unavailable"
         ]
     );
 }

@@ -22,8 +22,7 @@ pub struct Targets {
 
 impl Targets {
     pub fn new(percentile: f64, overrides: &[(Class, f64)]) -> Targets {
-        let mut ms: BTreeMap<Class, f64> =
-            Class::ALL.iter().filter_map(|c| default_target_ms(*c).map(|t| (*c, t))).collect();
+        let mut ms: BTreeMap<Class, f64> = Class::ALL.iter().filter_map(|c| default_target_ms(*c).map(|t| (*c, t))).collect();
         for (class, value) in overrides {
             ms.insert(*class, *value);
         }

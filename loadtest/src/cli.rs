@@ -232,9 +232,8 @@ fn parse_scenarios(names: &[String]) -> Result<(bool, Vec<ScenarioKind>), Error>
                 setup = true;
                 ScenarioKind::ALL.to_vec()
             }
-            other => vec![ScenarioKind::parse(other).ok_or_else(|| {
-                usage(format!("--scenario {other}: unknown; known: setup, {}, all", ScenarioKind::names().join(", ")))
-            })?],
+            other => vec![ScenarioKind::parse(other)
+                .ok_or_else(|| usage(format!("--scenario {other}: unknown; known: setup, {}, all", ScenarioKind::names().join(", "))))?],
         };
         for k in expanded {
             if !out.contains(&k) {

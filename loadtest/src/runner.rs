@@ -67,12 +67,7 @@ pub fn units_per_target(s: &Settings) -> u64 {
     u64::from(s.slices) + u64::from(!s.warmup.is_zero())
 }
 
-pub async fn run_scenario(
-    kind: ScenarioKind,
-    targets: &[Connected],
-    settings: &Settings,
-    progress: &Progress,
-) -> Vec<ScenarioRun> {
+pub async fn run_scenario(kind: ScenarioKind, targets: &[Connected], settings: &Settings, progress: &Progress) -> Vec<ScenarioRun> {
     let mut runs = Vec::new();
     let mut lanes: Vec<Vec<Lane>> = Vec::new();
     for t in targets {
@@ -108,13 +103,7 @@ pub async fn run_scenario(
                 progress.units_done(1);
                 continue;
             }
-            progress.set_label(format!(
-                "{} → {} (slice {}/{})",
-                kind.name(),
-                targets[i].info.name,
-                round + 1,
-                settings.slices
-            ));
+            progress.set_label(format!("{} → {} (slice {}/{})", kind.name(), targets[i].info.name, round + 1, settings.slices));
             let slice = Slice { amount, record: true, seed: seed ^ (u64::from(round) << 20) ^ i as u64 };
             let r = run_slice(kind, &lanes[i], &slice, settings, progress).await;
             merge_into(&mut runs[i].classes, &r.classes);

@@ -78,9 +78,7 @@ fn tables(scale: f64, pgvector: bool) -> Vec<Table> {
             name: "orders",
             ddl: "CREATE TABLE orders (order_id bigint, user_id bigint, total numeric(10,2), PRIMARY KEY (user_id, order_id))".into(),
             distribute: colocated("orders"),
-            data: Some(format!(
-                "INSERT INTO orders SELECT g, 1 + (g % {users}), (g % 1000) + 0.99 FROM generate_series(1, {orders}) g"
-            )),
+            data: Some(format!("INSERT INTO orders SELECT g, 1 + (g % {users}), (g % 1000) + 0.99 FROM generate_series(1, {orders}) g")),
         },
         Table {
             name: "accounts",
@@ -171,13 +169,7 @@ pub async fn ensure_schema(client: &Client, info: &TargetInfo, scale: f64) -> Re
     if vector == VectorKind::Float8Array {
         ensure_float8_distance(client, info.citus).await?;
     }
-    Ok(SetupReport {
-        target: info.name.clone(),
-        created,
-        existing,
-        vector,
-        elapsed_ms: duration_ms(started.elapsed()),
-    })
+    Ok(SetupReport { target: info.name.clone(), created, existing, vector, elapsed_ms: duration_ms(started.elapsed()) })
 }
 
 pub async fn table_exists(client: &Client, name: &str) -> Result<bool, String> {

@@ -128,10 +128,7 @@ mod tests {
 
     #[test]
     fn parses_urls_and_responses() {
-        assert_eq!(
-            split_url("http://127.0.0.1:9930/slo").unwrap(),
-            ("127.0.0.1:9930".into(), "127.0.0.1".into(), "/slo".into())
-        );
+        assert_eq!(split_url("http://127.0.0.1:9930/slo").unwrap(), ("127.0.0.1:9930".into(), "127.0.0.1".into(), "/slo".into()));
         assert!(split_url("https://x/slo").is_err());
         let ok = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{\"a\":1}";
         assert_eq!(parse_response(ok).unwrap(), b"{\"a\":1}");

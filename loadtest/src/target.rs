@@ -61,16 +61,9 @@ async fn detect(target: &NamedUrl, client: &Client) -> Result<TargetInfo, Error>
         url: redact(&target.url),
         message: format!("connected, but cannot inspect the server: {}", describe_pg(&e)),
     };
-    let citus = !client
-        .query("SELECT extname FROM pg_extension WHERE extname = 'citus'", &[])
-        .await
-        .map_err(err)?
-        .is_empty();
-    let pgvector_available = !client
-        .query("SELECT name FROM pg_available_extensions WHERE name = 'vector'", &[])
-        .await
-        .map_err(err)?
-        .is_empty();
+    let citus = !client.query("SELECT extname FROM pg_extension WHERE extname = 'citus'", &[]).await.map_err(err)?.is_empty();
+    let pgvector_available =
+        !client.query("SELECT name FROM pg_available_extensions WHERE name = 'vector'", &[]).await.map_err(err)?.is_empty();
     let server_version: String = client.query_one("SHOW server_version", &[]).await.map_err(err)?.get(0);
     Ok(TargetInfo { name: target.name.clone(), url: redact(&target.url), citus, pgvector_available, server_version })
 }

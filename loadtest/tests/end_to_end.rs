@@ -38,10 +38,32 @@ fn met_targets_exit_0_with_json_and_html_reports() {
     let out = run(
         &url,
         &[
-            "--scenario", "setup", "--scenario", "point_select", "--scenario", "count", "--scenario", "vector_search",
-            "--scenario", "mixed", "--scenario", "shard_creation", "--iterations", "8", "--scale", "0.1",
-            "--target-ms", "single_shard_query=60000", "--target-ms", "count=60000", "--target-ms", "vector_search=60000",
-            "--target-ms", "multi_shard_aggregation=60000", "--report", dir.to_str().expect("utf-8 path"),
+            "--scenario",
+            "setup",
+            "--scenario",
+            "point_select",
+            "--scenario",
+            "count",
+            "--scenario",
+            "vector_search",
+            "--scenario",
+            "mixed",
+            "--scenario",
+            "shard_creation",
+            "--iterations",
+            "8",
+            "--scale",
+            "0.1",
+            "--target-ms",
+            "single_shard_query=60000",
+            "--target-ms",
+            "count=60000",
+            "--target-ms",
+            "vector_search=60000",
+            "--target-ms",
+            "multi_shard_aggregation=60000",
+            "--report",
+            dir.to_str().expect("utf-8 path"),
         ],
     );
     assert_eq!(out.status.code(), Some(0));
@@ -104,16 +126,25 @@ fn missed_target_exits_1() {
     let out = run(
         &url,
         &[
-            "--scenario", "setup", "--scenario", "point_select", "--iterations", "4", "--scale", "0.1",
-            "--target-ms", "single_shard_query=0", "--report", dir.to_str().expect("utf-8 path"),
+            "--scenario",
+            "setup",
+            "--scenario",
+            "point_select",
+            "--iterations",
+            "4",
+            "--scale",
+            "0.1",
+            "--target-ms",
+            "single_shard_query=0",
+            "--report",
+            dir.to_str().expect("utf-8 path"),
         ],
     );
     assert_eq!(out.status.code(), Some(1));
     let report = read_json(&dir);
     assert_eq!(report["exit_code"], 1);
     assert_eq!(report["pass"], false);
-    let failed: Vec<&serde_json::Value> =
-        report["classes"].as_array().expect("classes").iter().filter(|c| c["pass"] == false).collect();
+    let failed: Vec<&serde_json::Value> = report["classes"].as_array().expect("classes").iter().filter(|c| c["pass"] == false).collect();
     assert_eq!(failed.len(), 2, "single_shard_query fails on both targets");
     assert!(failed.iter().all(|c| c["class"] == "single_shard_query"));
     assert!(String::from_utf8_lossy(&out.stdout).contains("FAIL"));
@@ -139,10 +170,7 @@ fn slo_view_is_read_and_shown_side_by_side() {
         let body = r#"{"percentile": 0.99, "window_seconds": 60, "classes": [
             {"class": "single_shard_query", "target_seconds": 0.1, "observed_seconds": 0.0123, "count": 1234, "violations": 0, "pass": true},
             {"class": "count", "target_seconds": 1.0, "observed_seconds": null, "count": 0, "violations": 0, "pass": true}]}"#;
-        let response = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
+        let response = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len());
         conn.write_all(response.as_bytes()).expect("write response");
         String::from_utf8_lossy(&request).into_owned()
     });
@@ -151,8 +179,20 @@ fn slo_view_is_read_and_shown_side_by_side() {
     let out = run(
         &url,
         &[
-            "--scenario", "setup", "--scenario", "point_select", "--iterations", "4", "--scale", "0.1",
-            "--target-ms", "single_shard_query=60000", "--slo-url", &slo, "--report", dir.to_str().expect("utf-8 path"),
+            "--scenario",
+            "setup",
+            "--scenario",
+            "point_select",
+            "--iterations",
+            "4",
+            "--scale",
+            "0.1",
+            "--target-ms",
+            "single_shard_query=60000",
+            "--slo-url",
+            &slo,
+            "--report",
+            dir.to_str().expect("utf-8 path"),
         ],
     );
     let request = server.join().expect("server thread");

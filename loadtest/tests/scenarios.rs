@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use citus_loadtest::cli::{Amount, NamedUrl};
 use citus_loadtest::class::Class;
+use citus_loadtest::cli::{Amount, NamedUrl};
 use citus_loadtest::progress::Progress;
 use citus_loadtest::runner::{run_scenario, Settings, Status};
 use citus_loadtest::scenario::ScenarioKind;
@@ -25,9 +25,7 @@ fn settings(iterations: u64) -> Settings {
 }
 
 async fn open(name: &str, url: &str) -> Connected {
-    Connected::open(&NamedUrl { name: name.into(), url: url.into() }, 2)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
+    Connected::open(&NamedUrl { name: name.into(), url: url.into() }, 2).await.unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,10 +49,7 @@ async fn setup_is_idempotent() {
     // The distance operator has pgvector's shape and ranks an exact match first.
     let nearest: i64 = t
         .admin
-        .query_one(
-            "SELECT doc_id FROM documents ORDER BY embedding <-> (SELECT embedding FROM documents WHERE doc_id = 7) LIMIT 1",
-            &[],
-        )
+        .query_one("SELECT doc_id FROM documents ORDER BY embedding <-> (SELECT embedding FROM documents WHERE doc_id = 7) LIMIT 1", &[])
         .await
         .expect("<-> query")
         .get(0);

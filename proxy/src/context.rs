@@ -10,8 +10,8 @@ use crate::metadata::{Loader, MetadataError, MetadataStore, MetadataStores};
 use crate::metrics::ProxyMetrics;
 use crate::net::tls::{acceptor, TlsSetupError};
 use crate::net::upstream::Connector;
-use crate::sessions::SessionRegistry;
 use crate::routing::RoutingFactory;
+use crate::sessions::SessionRegistry;
 use crate::shapes::Shapes;
 use citus_proxy_cache::Cache;
 use citus_proxy_router::Router;
@@ -62,11 +62,7 @@ impl Context {
     /// Redis cache configured it must run inside the tokio runtime that lives as long as the
     /// proxy (the cache's connection and invalidation listener run there).
     pub fn new(config: Config) -> Result<Context, ContextError> {
-        let tls = if config.tls_enabled() {
-            Some(acceptor(config.tls.cert_file.as_ref(), config.tls.key_file.as_ref())?)
-        } else {
-            None
-        };
+        let tls = if config.tls_enabled() { Some(acceptor(config.tls.cert_file.as_ref(), config.tls.key_file.as_ref())?) } else { None };
         let loader = if config.routing.enabled { Some(Loader::from_config(&config)?) } else { None };
         let stores = Arc::new(MetadataStores::new(loader.clone()));
         let metadata = Arc::clone(stores.default_store());

@@ -9,7 +9,9 @@ use crate::config::Config;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FlushError {
-    #[error("name a proxy's admin console with --admin-url, or configure `cache.redis_url`: without Redis each instance's cache is its own")]
+    #[error(
+        "name a proxy's admin console with --admin-url, or configure `cache.redis_url`: without Redis each instance's cache is its own"
+    )]
     NothingToFlush,
     #[error("admin console {url}: {message}")]
     Admin { url: String, message: String },

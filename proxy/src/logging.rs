@@ -40,10 +40,7 @@ impl LogGuard {
 /// Installs the global subscriber with `log.level` as the filter.
 pub fn init(log: &Log) -> Result<LogGuard, String> {
     let (filter, handle) = reload::Layer::new(filter_of(&log.level)?);
-    let (writer, guard) = NonBlockingBuilder::default()
-        .lossy(true)
-        .thread_name("citus-proxy-log")
-        .finish(QuietStderr);
+    let (writer, guard) = NonBlockingBuilder::default().lossy(true).thread_name("citus-proxy-log").finish(QuietStderr);
     // Colour codes only for a person at a terminal, never into files or pipes.
     let ansi = std::io::stderr().is_terminal();
     let layer = fmt::layer().with_writer(writer).with_ansi(ansi);

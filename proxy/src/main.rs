@@ -118,10 +118,7 @@ fn flush_cache(config: &citus_proxy::config::Config, m: &clap::ArgMatches) -> Ex
 
 fn serve(config: citus_proxy::config::Config, source: citus_proxy::context::ConfigSource) -> anyhow::Result<()> {
     // The main thread accepts and runs the background tasks; sessions run on the workers.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
     let workers = citus_proxy::workers::Workers::start(config.runtime.worker_threads as usize)
         .context("cannot start the session worker threads (configuration key `runtime.worker_threads`)")?;
     runtime.block_on(async move {

@@ -113,7 +113,15 @@ pub async fn run_on(listener: TcpListener, ctx: Arc<Context>, shutdown: &Shutdow
 /// of real clients, a pool filling up, queues instead of being refused), and is then served or
 /// answered 53300. Such waiting connections
 /// are bounded too; past that bound one is closed unanswered. Logged once per interval.
-fn queue(sessions: &mut JoinSet<()>, ctx: Arc<Context>, tcp: tokio::net::TcpStream, peer: std::net::SocketAddr, admission: &Arc<Admission>, rx: tokio::sync::watch::Receiver<crate::shutdown::Phase>, deadline: tokio::time::Instant) {
+fn queue(
+    sessions: &mut JoinSet<()>,
+    ctx: Arc<Context>,
+    tcp: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    admission: &Arc<Admission>,
+    rx: tokio::sync::watch::Receiver<crate::shutdown::Phase>,
+    deadline: tokio::time::Instant,
+) {
     let max_logins = admission.max_logins;
     match admission.try_queue() {
         Some(waiting) => {

@@ -19,9 +19,7 @@ impl Workers {
         for i in 0..n {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             handles.push(rt.handle().clone());
-            std::thread::Builder::new()
-                .name(format!("citus-proxy-worker-{i}"))
-                .spawn(move || rt.block_on(std::future::pending::<()>()))?;
+            std::thread::Builder::new().name(format!("citus-proxy-worker-{i}")).spawn(move || rt.block_on(std::future::pending::<()>()))?;
         }
         Ok(Workers { handles, next: AtomicUsize::new(0) })
     }

@@ -37,7 +37,9 @@ async fn admin_commands_answer_with_exact_rows() {
         .find(|r| r[0].as_deref() == Some("single-shard") && r[1].as_deref() == Some("single_shard_query"))
         .expect("single-shard row");
     assert_eq!(single[2].as_deref(), Some("2"));
-    assert!(stats.iter().any(|r| r[0].as_deref() == Some("multi-shard") && r[1].as_deref() == Some("count") && r[2].as_deref() == Some("1")));
+    assert!(stats
+        .iter()
+        .any(|r| r[0].as_deref() == Some("multi-shard") && r[1].as_deref() == Some("count") && r[2].as_deref() == Some("1")));
 
     let clients = rows(&admin.simple_query("SHOW CLIENTS").await.expect("clients"));
     assert_eq!(clients.len(), 1, "the application client (the console is not a relayed session): {clients:?}");
@@ -146,7 +148,10 @@ async fn reload_applies_live_keys_and_names_the_rest() {
     std::fs::write(&file, "[log]\nlevel = \"loud\"\n[limits]\nidle_timeout = \"soon\"\n").expect("write bad config");
     let reload = rows(&admin.simple_query("RELOAD").await.expect("RELOAD"));
     let config_row = reload.iter().find(|r| r[0].as_deref() == Some("config")).and_then(|r| r[1].clone()).unwrap_or_default();
-    assert!(config_row.starts_with("invalid, not applied") && config_row.contains("log.level") && config_row.contains("limits.idle_timeout"), "{config_row}");
+    assert!(
+        config_row.starts_with("invalid, not applied") && config_row.contains("log.level") && config_row.contains("limits.idle_timeout"),
+        "{config_row}"
+    );
     assert_eq!(ctx.live().admin.users, pg.superuser());
 
     drop(admin);

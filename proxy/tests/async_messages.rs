@@ -4,10 +4,7 @@
 
 mod common;
 
-use common::{
-    connect_observed, direct_conninfo, direct_url, eventually, fe, psql, raw_exchange, same_raw_exchange, tags, Proxy,
-    Seen,
-};
+use common::{connect_observed, direct_conninfo, direct_url, eventually, fe, psql, raw_exchange, same_raw_exchange, tags, Proxy, Seen};
 
 fn notice(message: &str) -> Seen {
     Seen::Notice { severity: "NOTICE".into(), code: "00000".into(), message: message.into() }
@@ -212,11 +209,7 @@ async fn function_call_and_large_objects() {
     let (imported, exported_via, exported_direct) = tokio::task::spawn_blocking(move || {
         let imp = psql(&via_ci, &["-c", &format!("\\lo_import '{}'", d2.join("src.bin").display())]);
         assert!(imp.0, "\\lo_import failed: {} {}", imp.1, imp.2);
-        let oid: u32 = imp
-            .1
-            .split_whitespace()
-            .find_map(|w| w.parse().ok())
-            .unwrap_or_else(|| panic!("no OID in {:?}", imp.1));
+        let oid: u32 = imp.1.split_whitespace().find_map(|w| w.parse().ok()).unwrap_or_else(|| panic!("no OID in {:?}", imp.1));
         let out_via = d2.join("via.bin");
         let out_direct = d2.join("direct.bin");
         let e1 = psql(&via_ci, &["-c", &format!("\\lo_export {oid} '{}'", out_via.display())]);
@@ -232,11 +225,7 @@ async fn function_call_and_large_objects() {
     assert!(imported > 0);
     assert!(exported_via == content, "\\lo_export through the proxy returned different bytes");
     assert!(exported_direct == content, "the object imported through the proxy differs when read directly");
-    let left: i64 = c
-        .query_one("SELECT count(*) FROM pg_largeobject_metadata WHERE oid = $1", &[&imported])
-        .await
-        .unwrap()
-        .get(0);
+    let left: i64 = c.query_one("SELECT count(*) FROM pg_largeobject_metadata WHERE oid = $1", &[&imported]).await.unwrap().get(0);
     assert_eq!(left, 0, "\\lo_unlink through the proxy removed the object");
     let _ = std::fs::remove_dir_all(&dir);
     proxy.stop().await;

@@ -245,7 +245,9 @@ async fn hints_opt_in_and_out() {
     one_text(&c2, off).await;
     assert_eq!(hits(&p2), 0, "`cache off` wins over a table rule");
     // A shape rule matches the statement whatever its literals.
-    let (p3, _, db3) = proxy_for("cache_shape", &[("cache.rules", r#"[{ shape = "SELECT kind FROM events WHERE user_id = $1 LIMIT 1", ttl = "10s" }]"#)]).await;
+    let (p3, _, db3) =
+        proxy_for("cache_shape", &[("cache.rules", r#"[{ shape = "SELECT kind FROM events WHERE user_id = $1 LIMIT 1", ttl = "10s" }]"#)])
+            .await;
     let c3 = test_support::connect(&p3.url(&db3)).await;
     one_text(&c3, "SELECT kind FROM events WHERE user_id = 9 LIMIT 1").await;
     one_text(&c3, "SELECT kind FROM events WHERE user_id = 9 LIMIT 1").await;
@@ -299,7 +301,8 @@ async fn roles_never_see_each_others_rows() {
 
 #[tokio::test]
 async fn concurrent_misses_run_one_upstream_query() {
-    let (proxy, direct, db) = proxy_for("cache_flight", &[("cache.tables", "flight_log"), ("cache.cacheable_functions", "slow_count")]).await;
+    let (proxy, direct, db) =
+        proxy_for("cache_flight", &[("cache.tables", "flight_log"), ("cache.cacheable_functions", "slow_count")]).await;
     let d = test_support::connect(&direct).await;
     d.batch_execute(
         "CREATE TABLE flight_log (n int); INSERT INTO flight_log VALUES (1); CREATE SEQUENCE flight_calls;

@@ -56,10 +56,7 @@ async fn run_checker(name: &str, fault: Fault) {
     let url = if citus.is_real() { citus.url().to_string() } else { citus.private_copy(name) };
     let db = url.rsplit('/').next().unwrap_or(name).split('?').next().unwrap_or(name).to_string();
     let direct = test_support::connect(&url).await;
-    direct
-        .execute("UPDATE users SET username = '0' WHERE user_id BETWEEN 1 AND $1", &[&KEYS])
-        .await
-        .expect("reset the versioned rows");
+    direct.execute("UPDATE users SET username = '0' WHERE user_id BETWEEN 1 AND $1", &[&KEYS]).await.expect("reset the versioned rows");
 
     let redis = match fault {
         Fault::RestartFromSnapshot | Fault::ReloadSnapshot => RedisServer::start_persistent(),
@@ -113,7 +110,8 @@ async fn run_checker(name: &str, fault: Fault) {
                             tally.reads.fetch_add(1, Ordering::Relaxed);
                             let v: i64 = v.parse().unwrap_or(-1);
                             if v < floor {
-                                tally.problem(&tally.stale, format!("proxy {pi}: row {k} read version {v} after version {floor} committed"));
+                                tally
+                                    .problem(&tally.stale, format!("proxy {pi}: row {k} read version {v} after version {floor} committed"));
                             }
                         }
                         Err(e) => tally.problem(&tally.errors, format!("proxy {pi} read: {}", test_support::describe(&e))),

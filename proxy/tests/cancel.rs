@@ -101,7 +101,8 @@ async fn the_client_sees_its_backends_real_pid() {
         let (mut s, pid, _) = login(addr).await;
         let backend_pid = first_value(&simple(&mut s, "SELECT pg_backend_pid()").await);
         assert_eq!(backend_pid, Some(pid.to_string()), "{what}: BackendKeyData PID = pg_backend_pid()");
-        let activity = simple(&mut s, &format!("SELECT count(*) FROM pg_stat_activity WHERE pid = {pid} AND query LIKE '%pg_stat_activity%'")).await;
+        let activity =
+            simple(&mut s, &format!("SELECT count(*) FROM pg_stat_activity WHERE pid = {pid} AND query LIKE '%pg_stat_activity%'")).await;
         assert_eq!(first_value(&activity).as_deref(), Some("1"), "{what}: pg_stat_activity knows the PID");
         let notified = simple(&mut s, "LISTEN ident; NOTIFY ident, 'x'").await;
         let (_, note) = notified.iter().find(|(t, _)| *t == b'A').unwrap_or_else(|| panic!("{what}: no NotificationResponse"));

@@ -5,11 +5,7 @@
 use std::process::Command;
 
 fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_citus-proxy"))
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .expect("run citus-proxy");
+    let out = Command::new(env!("CARGO_BIN_EXE_citus-proxy")).args(args).envs(env.iter().copied()).output().expect("run citus-proxy");
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
@@ -55,10 +51,7 @@ fn flags_win_over_environment() {
 fn configuration_doc_matches_the_code() {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/configuration.md")).expect("read doc");
     let reference = citus_proxy::cli::reference_markdown();
-    assert!(
-        doc.contains(&reference),
-        "docs/configuration.md is out of date: regenerate its table with `citus-proxy config-reference`"
-    );
+    assert!(doc.contains(&reference), "docs/configuration.md is out of date: regenerate its table with `citus-proxy config-reference`");
 }
 
 #[test]
@@ -86,7 +79,10 @@ fn subcommand_help_shows_only_its_own_flags_with_defaults() {
     assert!(server.contains("--limits-max-client-connections") && server.contains("[default: 1000]"), "{server}");
 
     let explain = help(&["explain", "--help"]);
-    assert!(explain.contains("--param") && explain.contains("--upstream-url") && explain.contains("[default: postgres://127.0.0.1:5432]"), "{explain}");
+    assert!(
+        explain.contains("--param") && explain.contains("--upstream-url") && explain.contains("[default: postgres://127.0.0.1:5432]"),
+        "{explain}"
+    );
     assert!(!explain.contains("--limits-") && !explain.contains("--cache-"), "explain --help lists server flags:\n{explain}");
 
     let flush = help(&["flush-cache", "--help"]);
@@ -121,10 +117,7 @@ async fn explain_takes_negative_parameters_in_every_form() {
 fn flush_cache_masks_the_admin_password() {
     let port = test_support::free_port();
     let url = format!("postgres://admin:s3cr3t-pw@127.0.0.1:{port}/citus_proxy");
-    let out = Command::new(env!("CARGO_BIN_EXE_citus-proxy"))
-        .args(["flush-cache", "--admin-url", &url])
-        .output()
-        .expect("run");
+    let out = Command::new(env!("CARGO_BIN_EXE_citus-proxy")).args(["flush-cache", "--admin-url", &url]).output().expect("run");
     let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(!out.status.success());
     assert!(all.contains("postgres://admin:***@127.0.0.1") && !all.contains("s3cr3t-pw"), "{all}");

@@ -188,8 +188,7 @@ async fn client_vanishing_mid_copy_releases_its_backend() {
     sink.flush().await.unwrap();
     let waiting_in_copy = eventually(5, || async move {
         let c = test_support::connect(&direct_url("postgres")).await;
-        let q: Option<String> =
-            c.query_one("SELECT max(query) FROM pg_stat_activity WHERE pid = $1", &[&pid]).await.unwrap().get(0);
+        let q: Option<String> = c.query_one("SELECT max(query) FROM pg_stat_activity WHERE pid = $1", &[&pid]).await.unwrap().get(0);
         q.is_some_and(|q| q.starts_with("COPY sink"))
     })
     .await;
@@ -219,16 +218,8 @@ async fn client_vanishing_mid_copy_releases_its_backend() {
     drop(s);
     assert!(backend_gone(pid2, 5).await, "backend {pid2} still there 5 s after a raw client vanished mid-COPY");
 
-    assert!(
-        eventually(5, || async { backends(db).await == 0 }).await,
-        "backends of {db} back to the baseline (0)"
-    );
-    let n: i64 = test_support::connect(&direct_url(db))
-        .await
-        .query_one("SELECT count(*) FROM sink", &[])
-        .await
-        .unwrap()
-        .get(0);
+    assert!(eventually(5, || async { backends(db).await == 0 }).await, "backends of {db} back to the baseline (0)");
+    let n: i64 = test_support::connect(&direct_url(db)).await.query_one("SELECT count(*) FROM sink", &[]).await.unwrap().get(0);
     assert_eq!(n, 0, "an unfinished COPY commits nothing");
     proxy.stop().await;
 }

@@ -65,10 +65,7 @@ async fn malformed_input_is_refused_and_others_keep_working() {
 async fn unreachable_upstream_is_a_clear_error() {
     let port = test_support::free_port();
     let proxy = Proxy::start(&[("upstream.url", &format!("postgres://127.0.0.1:{port}"))]).await;
-    let err = tokio_postgres::connect(&proxy.url("postgres"), tokio_postgres::NoTls)
-        .await
-        .err()
-        .expect("must fail");
+    let err = tokio_postgres::connect(&proxy.url("postgres"), tokio_postgres::NoTls).await.err().expect("must fail");
     let db = err.as_db_error().expect("an ErrorResponse, not a hang or a reset");
     assert_eq!(db.code().code(), "08001");
     assert!(db.message().contains(&format!("127.0.0.1:{port}")), "names the upstream: {}", db.message());
@@ -110,10 +107,8 @@ async fn a_vanishing_client_releases_its_upstream() {
     pg.fresh_database(db);
     let proxy = Proxy::start(&[]).await;
     let before = backends(db).await;
-    for sql in [
-        "SELECT repeat('x', 1000) FROM generate_series(1, 200000)",
-        "COPY (SELECT g FROM generate_series(1, 2000000) g) TO STDOUT",
-    ] {
+    for sql in ["SELECT repeat('x', 1000) FROM generate_series(1, 200000)", "COPY (SELECT g FROM generate_series(1, 2000000) g) TO STDOUT"]
+    {
         let c = test_support::connect(&proxy.url(db)).await;
         let stream = c.query_raw(sql, std::iter::empty::<i32>());
         // Start the result, then drop the client mid-stream.

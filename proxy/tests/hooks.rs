@@ -285,14 +285,8 @@ async fn on_close_sees_statements_and_portals_closed() {
     let (proxy, rec) = recorded_proxy().await;
     let mut s = raw_session(proxy.addr).await;
     let log = rec.last();
-    let bytes = [
-        fe::parse("s1", "SELECT 1", &[]),
-        fe::bind("p1", "s1", &[]),
-        fe::close(b'P', "p1"),
-        fe::close(b'S', "s1"),
-        fe::sync(),
-    ]
-    .concat();
+    let bytes =
+        [fe::parse("s1", "SELECT 1", &[]), fe::bind("p1", "s1", &[]), fe::close(b'P', "p1"), fe::close(b'S', "s1"), fe::sync()].concat();
     s.write_all(&bytes).await.unwrap();
     let msgs = read_until_ready(&mut s, 1).await;
     assert_eq!(common::tags(&msgs), "1233Z");
@@ -327,9 +321,7 @@ async fn one_on_ready_per_query_and_sync() {
     let (proxy, rec) = recorded_proxy().await;
     let mut c = test_support::connect(&proxy.url("postgres")).await;
     let log = rec.last();
-    c.batch_execute("CREATE TEMP TABLE h (a int, b text); INSERT INTO h SELECT g, 'v' || g FROM generate_series(1, 50) g")
-        .await
-        .unwrap();
+    c.batch_execute("CREATE TEMP TABLE h (a int, b text); INSERT INTO h SELECT g, 'v' || g FROM generate_series(1, 50) g").await.unwrap();
     let st = c.prepare("SELECT b FROM h WHERE a = $1").await.unwrap();
     let results = join_all((1..=60i32).map(|i| {
         let (c, st) = (&c, &st);

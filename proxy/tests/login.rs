@@ -45,12 +45,9 @@ async fn connect_err(url: &str) -> tokio_postgres::Error {
 
 #[tokio::test]
 async fn stalled_logins_hold_no_client_slot_and_are_timed_out() {
-    let proxy = Proxy::start(&[
-        ("limits.max_client_connections", "4"),
-        ("limits.max_logins_in_progress", "50"),
-        ("limits.startup_timeout", "2s"),
-    ])
-    .await;
+    let proxy =
+        Proxy::start(&[("limits.max_client_connections", "4"), ("limits.max_logins_in_progress", "50"), ("limits.startup_timeout", "2s")])
+            .await;
     let established = test_support::connect(&proxy.url("postgres")).await;
     // Twenty clients stop in the middle of SCRAM (more than max_client_connections).
     let mut stalled = Vec::new();

@@ -208,9 +208,10 @@ async fn pipelined_batches_and_errors_inside_a_pipeline() {
     // An error in the middle of a pipeline: only that statement fails (each has its own Sync).
     async fn run(c: &Client) -> Vec<Result<i32, String>> {
         let sqls = ["SELECT 1", "SELECT 2", "SELECT 1/0", "SELECT 4", "SELECT 'x'::int", "SELECT 6"];
-        join_all(sqls.iter().map(|s| async move {
-            c.query_one(*s, &[]).await.map(|r| r.get::<_, i32>(0)).map_err(|e| format!("{:?}", db_error(&e)))
-        }))
+        join_all(
+            sqls.iter()
+                .map(|s| async move { c.query_one(*s, &[]).await.map(|r| r.get::<_, i32>(0)).map_err(|e| format!("{:?}", db_error(&e))) }),
+        )
         .await
     }
     let d = run(&direct).await;
@@ -388,9 +389,23 @@ async fn error_responses_carry_every_field() {
     // The cases really exercise the fields (so the comparison above is not vacuous).
     let all = seen.join("\n");
     for needle in [
-        "23505", "Key (email)=(a@example.com) already exists", "acct_email_key", "23514", "balance_nonneg",
-        "23502", "column: Some(\"email\")", "schema: Some(\"app\")", "table: Some(\"acct\")", "42703",
-        "Perhaps you meant", "Original(8)", "42P01", "P0099", "the detail", "the hint", "datatype: Some(\"typ\")",
+        "23505",
+        "Key (email)=(a@example.com) already exists",
+        "acct_email_key",
+        "23514",
+        "balance_nonneg",
+        "23502",
+        "column: Some(\"email\")",
+        "schema: Some(\"app\")",
+        "table: Some(\"acct\")",
+        "42703",
+        "Perhaps you meant",
+        "Original(8)",
+        "42P01",
+        "P0099",
+        "the detail",
+        "the hint",
+        "datatype: Some(\"typ\")",
         "where_: Some(\"PL/pgSQL",
     ] {
         assert!(all.contains(needle), "no {needle:?} in:\n{all}");
@@ -405,7 +420,6 @@ async fn error_responses_carry_every_field() {
     drop(setup);
     proxy.stop().await;
 }
-
 
 #[tokio::test]
 async fn terminate_closes_the_client_only_when_the_coordinator_does() {

@@ -74,15 +74,15 @@ async fn metrics_carry_exact_route_and_class_labels() {
     let text = ctx.metrics.render(&ctx.sessions);
     let count = |route: &str, class: &str| -> u64 {
         let needle = format!("citus_proxy_queries_total{{route=\"{route}\",class=\"{class}\"}} ");
-        text.lines()
-            .find_map(|l| l.strip_prefix(&needle))
-            .map(|v| v.trim().parse::<f64>().unwrap_or(0.0) as u64)
-            .unwrap_or(0)
+        text.lines().find_map(|l| l.strip_prefix(&needle)).map(|v| v.trim().parse::<f64>().unwrap_or(0.0) as u64).unwrap_or(0)
     };
     assert_eq!(count("single-shard", "single_shard_query"), 3, "{text}");
     assert_eq!(count("multi-shard", "count"), 1);
     assert_eq!(count("multi-shard", "multi_shard_aggregation"), 2);
-    assert!(text.contains("citus_proxy_query_duration_seconds_bucket{route=\"single-shard\",class=\"single_shard_query\",le=\"0.1\"} 3"), "{text}");
+    assert!(
+        text.contains("citus_proxy_query_duration_seconds_bucket{route=\"single-shard\",class=\"single_shard_query\",le=\"0.1\"} 3"),
+        "{text}"
+    );
     assert!(text.contains("citus_proxy_cluster_nodes{state=\"active\"} 3"));
     assert!(text.contains("citus_proxy_cluster_shards{node=\"127.0.0.1:9701\"}"));
     proxy.stop().await;
@@ -95,11 +95,8 @@ async fn a_slow_statement_is_a_violation_of_its_class() {
     c.simple_query("SELECT user_id, pg_sleep(0.25) FROM users WHERE user_id = 42").await.expect("slow");
     c.simple_query("SELECT user_id FROM users WHERE user_id = 43").await.expect("fast");
     let slo = proxy.ctx.metrics.slo_json();
-    let class = slo["classes"]
-        .as_array()
-        .and_then(|a| a.iter().find(|c| c["class"] == "single_shard_query"))
-        .cloned()
-        .expect("class present");
+    let class =
+        slo["classes"].as_array().and_then(|a| a.iter().find(|c| c["class"] == "single_shard_query")).cloned().expect("class present");
     assert_eq!(class["count"], 2);
     assert_eq!(class["violations"], 1);
     assert_eq!(class["pass"], false, "p99 of [fast, 250 ms] is over 100 ms: {class}");
@@ -146,7 +143,13 @@ async fn routing_examples_agree_through_the_metadata_path() {
             ok = decision.route.shard_ids() == want;
         }
         if !ok {
-            mismatches.push(format!("{}: expected {expected} {}, got {got} {:?} ({})", f[0], f[shards_c], decision.route.shard_ids(), decision.reason));
+            mismatches.push(format!(
+                "{}: expected {expected} {}, got {got} {:?} ({})",
+                f[0],
+                f[shards_c],
+                decision.route.shard_ids(),
+                decision.reason
+            ));
         }
     }
     assert!(mismatches.is_empty(), "{} mismatches:\n{}", mismatches.len(), mismatches.join("\n"));
@@ -174,7 +177,14 @@ async fn metadata_refreshes_after_ddl_and_keeps_the_last_snapshot_on_failure() {
     let via = test_support::connect(&proxy.url("citus_refresh")).await;
     via.batch_execute("CREATE TABLE refresh_trigger (x int)").await.expect("ddl");
     let ctx = proxy.ctx.clone();
-    assert!(eventually(10, || { let ctx = ctx.clone(); async move { ctx.metadata.loads() > loads } }).await, "reloaded after DDL");
+    assert!(
+        eventually(10, || {
+            let ctx = ctx.clone();
+            async move { ctx.metadata.loads() > loads }
+        })
+        .await,
+        "reloaded after DDL"
+    );
     assert_eq!(route_of_42(), vec!["127.0.0.1:9701".to_string()]);
 
     // A catalog that cannot be read: the last snapshot stays and the failure is counted.
@@ -185,7 +195,13 @@ async fn metadata_refreshes_after_ddl_and_keeps_the_last_snapshot_on_failure() {
     let loads = proxy.ctx.metadata.loads();
     via.batch_execute("CREATE TABLE refresh_trigger2 (x int)").await.expect("ddl");
     let ctx2 = proxy.ctx.clone();
-    assert!(eventually(10, || { let c = ctx2.clone(); async move { c.metadata.last_error().is_some() } }).await);
+    assert!(
+        eventually(10, || {
+            let c = ctx2.clone();
+            async move { c.metadata.last_error().is_some() }
+        })
+        .await
+    );
     assert_eq!(proxy.ctx.metadata.loads(), loads);
     assert_eq!(route_of_42(), vec!["127.0.0.1:9701".to_string()], "last good snapshot kept");
     let text = proxy.ctx.metrics.render(&proxy.ctx.sessions);
@@ -209,7 +225,8 @@ fn explain_cli_prints_text_and_json() {
     let text = run(&["SELECT * FROM users WHERE user_id = 42"]);
     assert!(text.starts_with("single-shard"), "{text}");
     assert!(text.contains("1509752520") && text.contains("102035") && text.contains("127.0.0.1:9702"), "{text}");
-    let json: serde_json::Value = serde_json::from_str(&run(&["--format", "json", "--param", "42", "SELECT * FROM users WHERE user_id = $1"])).expect("json");
+    let json: serde_json::Value =
+        serde_json::from_str(&run(&["--format", "json", "--param", "42", "SELECT * FROM users WHERE user_id = $1"])).expect("json");
     assert_eq!(json["route"], "single-shard");
     assert_eq!(json["shards"], serde_json::json!([102035]));
     assert_eq!(json["nodes"], serde_json::json!(["127.0.0.1:9702"]));

@@ -72,11 +72,7 @@ async fn two_hundred_concurrent_clients() {
     }
     println!("{CLIENTS} clients connected in {connect_time:?}; all queries done in {:?}", started.elapsed());
     assert_eq!(pids.len(), CLIENTS, "every client had its own backend");
-    assert!(
-        eventually(5, || async { backends(db).await == 0 }).await,
-        "backends not released: {} left",
-        backends(db).await
-    );
+    assert!(eventually(5, || async { backends(db).await == 0 }).await, "backends not released: {} left", backends(db).await);
     proxy.stop().await;
 }
 
@@ -157,12 +153,8 @@ async fn a_100mb_result_streams_with_flat_memory() {
     let started = Instant::now();
     // 1. COPY TO STDOUT, read by a deliberately slow consumer (the server is faster than the
     //    client, so a proxy that buffered instead of applying backpressure would grow).
-    let mut copy = Box::pin(
-        client
-            .copy_out("COPY (SELECT repeat('x', 1000) FROM generate_series(1, 100000)) TO STDOUT")
-            .await
-            .expect("copy out"),
-    );
+    let mut copy =
+        Box::pin(client.copy_out("COPY (SELECT repeat('x', 1000) FROM generate_series(1, 100000)) TO STDOUT").await.expect("copy out"));
     let (mut copy_bytes, mut since_pause) = (0usize, 0usize);
     while let Some(chunk) = copy.next().await {
         let chunk = chunk.expect("copy chunk");

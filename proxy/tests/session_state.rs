@@ -149,9 +149,7 @@ async fn exchange(s: &mut tokio::net::TcpStream, bytes: &[u8]) -> Vec<RawMsg> {
 
 fn error_of(msgs: &[RawMsg]) -> Option<(String, String)> {
     let (_, body) = msgs.iter().find(|m| m.0 == b'E')?;
-    let field = |tag: u8| {
-        body.split(|b| *b == 0).find(|f| f.first() == Some(&tag)).map(|f| String::from_utf8_lossy(&f[1..]).into_owned())
-    };
+    let field = |tag: u8| body.split(|b| *b == 0).find(|f| f.first() == Some(&tag)).map(|f| String::from_utf8_lossy(&f[1..]).into_owned());
     Some((field(b'C').unwrap_or_default(), field(b'M').unwrap_or_default()))
 }
 
@@ -161,11 +159,8 @@ async fn a_closed_prepared_statement_gets_the_coordinators_error_not_a_cached_an
     let mut s = common::raw_session_on(proxy.addr, &db).await;
     let run = |name: &str| [fe::bind("", name, &[Some("42")]), fe::execute("", 0), fe::sync()].concat();
     // Each way of closing s1 / s2 / s3: Close message, DEALLOCATE, DISCARD ALL.
-    let closes: [(&str, Vec<u8>); 3] = [
-        ("s1", [fe::close(b'S', "s1"), fe::sync()].concat()),
-        ("s2", fe::query("DEALLOCATE s2")),
-        ("s3", fe::query("DISCARD ALL")),
-    ];
+    let closes: [(&str, Vec<u8>); 3] =
+        [("s1", [fe::close(b'S', "s1"), fe::sync()].concat()), ("s2", fe::query("DEALLOCATE s2")), ("s3", fe::query("DISCARD ALL"))];
     for (name, close) in closes {
         let parse = [fe::parse(name, "SELECT username FROM users WHERE user_id = $1", &[20]), fe::sync()].concat();
         assert_eq!(error_of(&exchange(&mut s, &parse).await), None);

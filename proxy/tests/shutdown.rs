@@ -17,10 +17,7 @@ async fn drain_lets_transactions_finish() {
     proxy.shutdown.drain();
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(idle.query_one("SELECT 1", &[]).await.is_err(), "idle client is closed at once");
-    assert!(
-        tokio::net::TcpStream::connect(proxy.addr).await.is_err(),
-        "no new connections while draining"
-    );
+    assert!(tokio::net::TcpStream::connect(proxy.addr).await.is_err(), "no new connections while draining");
     busy.batch_execute("INSERT INTO t VALUES (1)").await.expect("transaction goes on");
     busy.batch_execute("COMMIT").await.expect("commit");
     assert!(eventually(5, || async { busy.is_closed() }).await, "closed once idle");

@@ -65,11 +65,9 @@ fn tls_client(alpn: bool) -> tokio_rustls::TlsConnector {
 #[tokio::test]
 async fn direct_tls_needs_alpn_postgresql() {
     let certs = test_support::postgres().certs().expect("harness-started PostgreSQL");
-    let proxy = Proxy::start(&[
-        ("tls.cert_file", certs.cert_pem.to_str().expect("utf8")),
-        ("tls.key_file", certs.key_pem.to_str().expect("utf8")),
-    ])
-    .await;
+    let proxy =
+        Proxy::start(&[("tls.cert_file", certs.cert_pem.to_str().expect("utf8")), ("tls.key_file", certs.key_pem.to_str().expect("utf8"))])
+            .await;
     let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
     let tcp = tokio::net::TcpStream::connect(proxy.addr).await.expect("connect");
     let mut tls = tls_client(true).connect(name.clone(), tcp).await.expect("direct TLS handshake");

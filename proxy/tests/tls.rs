@@ -13,9 +13,7 @@ use test_support::{start_postgres, PgServer, ServerTls};
 
 /// The harness CA and its certificate for localhost (the proxy's listener, the CA-signed server).
 fn certs() -> &'static test_support::TestCerts {
-    test_support::postgres()
-        .certs()
-        .expect("TLS tests need the harness-started PostgreSQL (unset CITUS_PROXY_TEST_PG)")
+    test_support::postgres().certs().expect("TLS tests need the harness-started PostgreSQL (unset CITUS_PROXY_TEST_PG)")
 }
 
 /// One extra server per TLS set-up, started on first use and shared by this binary's tests.
@@ -81,17 +79,14 @@ fn the_harness_certificate_is_the_one_citus_makes() {
     let dir = std::env::temp_dir().join(format!("citus-proxy-citus-cert-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let cert = test_support::CitusAutoCert::generate(&dir);
-    let out = std::process::Command::new("openssl")
-        .args(["x509", "-noout", "-text", "-in"])
-        .arg(&cert.cert_pem)
-        .output()
-        .expect("openssl");
+    let out = std::process::Command::new("openssl").args(["x509", "-noout", "-text", "-in"]).arg(&cert.cert_pem).output().expect("openssl");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("Version: 1 (0x0)"), "{text}");
     assert!(text.contains("Issuer: CN = citus-auto-ssl") && text.contains("Subject: CN = citus-auto-ssl"), "{text}");
     assert!(text.contains("Public-Key: (2048 bit)") && text.contains("sha256WithRSAEncryption"), "{text}");
     assert!(!text.contains("X509v3 extensions"), "{text}");
-    let field = |name: &str| text.lines().find(|l| l.trim_start().starts_with(name)).map(|l| l.split_once(':').map(|x| x.1.trim().to_string()));
+    let field =
+        |name: &str| text.lines().find(|l| l.trim_start().starts_with(name)).map(|l| l.split_once(':').map(|x| x.1.trim().to_string()));
     assert_eq!(field("Not Before"), field("Not After"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -156,7 +151,8 @@ async fn verify_modes_refuse_the_citus_certificate_and_say_why() {
         let proxy = proxy_on(pg, &[("upstream.sslmode", mode), ("upstream.ca_file", certs().ca_pem.to_str().expect("utf8"))]).await;
         let (ok, _, err) = psql(&proxy.conninfo("postgres"), &["-c", "SELECT 1"]);
         assert!(!ok, "{mode} must refuse the Citus certificate");
-        for why in ["TLS handshake with upstream", &format!("sslmode={mode}"), "CN=citus-auto-ssl", "X.509 v1", "expired at", "self-signed"] {
+        for why in ["TLS handshake with upstream", &format!("sslmode={mode}"), "CN=citus-auto-ssl", "X.509 v1", "expired at", "self-signed"]
+        {
             assert!(err.contains(why), "{mode}: `{why}` missing from: {err}");
         }
         // The metadata connection refuses it with the same words.
@@ -175,12 +171,16 @@ async fn metadata_and_routing_over_tls_in_the_default_config() {
     // The Citus fixture lives on the Citus-like server: metadata loads over TLS (the server logs
     // each connection with its TLS protocol) and routed queries go through.
     let proxy = Proxy::start_citus(&[]).await;
-    let (ok, out, err) = psql(&format!("host=127.0.0.1 port={} user=postgres dbname=citus sslmode=disable", proxy.addr.port()), &["-c", UPSTREAM_SSL]);
+    let (ok, out, err) =
+        psql(&format!("host=127.0.0.1 port={} user=postgres dbname=citus sslmode=disable", proxy.addr.port()), &["-c", UPSTREAM_SSL]);
     assert!(ok, "{err}");
     assert_eq!(out.trim(), "t|TLSv1.3");
     let log = citus_like().log_file.clone().expect("harness server log");
     let text = std::fs::read_to_string(&log).expect("read server log");
-    let metadata: Vec<&str> = text.lines().filter(|l| l.contains("connection authorized") && l.contains("database=citus application_name=citus-proxy metadata")).collect();
+    let metadata: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("connection authorized") && l.contains("database=citus application_name=citus-proxy metadata"))
+        .collect();
     assert!(!metadata.is_empty(), "no metadata connection in the server log {}", log.display());
     assert!(metadata.iter().all(|l| l.contains("SSL enabled (protocol=TLSv1.3")), "{metadata:?}");
     proxy.stop().await;
@@ -316,7 +316,8 @@ async fn ssl_request_without_certificate_is_refused_and_plain_works() {
         s.write_all(&req).await.expect("write");
         assert_eq!(s.read_u8().await.expect("answer"), b'N', "code {code}");
     }
-    let (ok, out, err) = psql(&format!("{} sslmode=prefer", proxy.conninfo("postgres").replace("sslmode=disable", "")), &["-c", "SELECT 7"]);
+    let (ok, out, err) =
+        psql(&format!("{} sslmode=prefer", proxy.conninfo("postgres").replace("sslmode=disable", "")), &["-c", "SELECT 7"]);
     assert!(ok, "{err}");
     assert_eq!(out.trim(), "7");
     let (ok, _, err) = psql(&proxy.conninfo("postgres").replace("sslmode=disable", "sslmode=require"), &["-c", "SELECT 1"]);

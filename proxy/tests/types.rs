@@ -56,11 +56,7 @@ fn columns() -> Vec<(&'static str, String)> {
         ("int_2d", "ARRAY[[1, 2, 3], [4, 5, 6]]::int[]".into()),
         ("empty_array", "'{}'::int[]".into()),
         ("lower_bound_array", "'[0:1]={7,8}'::int[]".into()),
-        (
-            "bytea_all",
-            "(SELECT decode(string_agg(lpad(to_hex(i), 2, '0'), '' ORDER BY i), 'hex') FROM generate_series(0, 255) i)"
-                .into(),
-        ),
+        ("bytea_all", "(SELECT decode(string_agg(lpad(to_hex(i), 2, '0'), '' ORDER BY i), 'hex') FROM generate_series(0, 255) i)".into()),
         ("uuid", "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid".into()),
         ("text_unicode", format!("'{EMOJI}'::text")),
         ("text_big", "repeat('é😀', 150000)".into()),
@@ -213,11 +209,7 @@ async fn psql_output_is_identical() {
     let conn_direct = direct_conninfo("postgres");
     let conn_via = proxy.conninfo("postgres");
     let (sql2, c1, c2) = (sql.clone(), conn_direct.clone(), conn_via.clone());
-    let (d, v) = tokio::task::spawn_blocking(move || {
-        (psql(&c1, &["-c", &sql2]), psql(&c2, &["-c", &sql2]))
-    })
-    .await
-    .unwrap();
+    let (d, v) = tokio::task::spawn_blocking(move || (psql(&c1, &["-c", &sql2]), psql(&c2, &["-c", &sql2]))).await.unwrap();
     assert!(d.0, "direct psql failed: {}", d.2);
     assert!(v.0, "proxy psql failed: {}", v.2);
     assert_eq!(d.1, v.1, "psql output differs");

@@ -39,16 +39,10 @@ fn bench(c: &mut Criterion) {
 
     let cached_join = Router::new(16);
     cached_join.route_query(JOIN, &topo, &["public"]);
-    c.bench_function("cached_shape_200_char_join", |b| {
-        b.iter(|| black_box(cached_join.route_query(black_box(JOIN), &topo, &["public"])))
-    });
+    c.bench_function("cached_shape_200_char_join", |b| b.iter(|| black_box(cached_join.route_query(black_box(JOIN), &topo, &["public"]))));
 
     c.bench_function("first_analysis_200_char_join", |b| {
-        b.iter_batched(
-            || Router::new(16),
-            |r| black_box(r.route_query(black_box(JOIN), &topo, &["public"])),
-            BatchSize::SmallInput,
-        )
+        b.iter_batched(|| Router::new(16), |r| black_box(r.route_query(black_box(JOIN), &topo, &["public"])), BatchSize::SmallInput)
     });
 }
 

@@ -92,7 +92,9 @@ impl Prepared {
                     _ => {}
                 }
             }
-            if let crate::analysis::model::Dml::Insert { target, columns, source: crate::analysis::model::InsertSource::Values(rows) } = &m.dml {
+            if let crate::analysis::model::Dml::Insert { target, columns, source: crate::analysis::model::InsertSource::Values(rows) } =
+                &m.dml
+            {
                 if let Some(Relation::Citus(id)) = bound.rel(*target) {
                     if let Some(t) = topo.table(id) {
                         for row in rows {
@@ -239,9 +241,7 @@ impl Router {
             return Decision { route: o.route, class, reason: o.reason, statements: Vec::new(), analysis };
         }
         let outcomes: Vec<Outcome> = analysis.statements.iter().map(|s| decide(s, topo, search_path, vals)).collect();
-        let significant: Vec<usize> = (0..outcomes.len())
-            .filter(|i| outcomes.get(*i).is_some_and(|o| o.route != Route::Utility))
-            .collect();
+        let significant: Vec<usize> = (0..outcomes.len()).filter(|i| outcomes.get(*i).is_some_and(|o| o.route != Route::Utility)).collect();
         let (route, reason, lead) = match (outcomes.as_slice(), significant.as_slice()) {
             ([], _) => (Route::Unknown { reason: "empty query".into() }, "empty query".to_string(), None),
             ([one], _) => (one.route.clone(), one.reason.clone(), Some(0)),
@@ -259,9 +259,7 @@ impl Router {
                 }
             }
         };
-        let class = lead
-            .and_then(|i| analysis.statements.get(i))
-            .map_or(Class::Other, |s| Class::of(s, &route, self.bulk_insert_rows));
+        let class = lead.and_then(|i| analysis.statements.get(i)).map_or(Class::Other, |s| Class::of(s, &route, self.bulk_insert_rows));
         let statements = if outcomes.len() > 1 { outcomes.into_iter().map(|o| o.route).collect() } else { Vec::new() };
         Decision { route, class, reason, statements, analysis }
     }

@@ -21,105 +21,137 @@ fn check(router: &Router, topo: &Topology, cases: &[(&str, &str, &[i64])]) {
 #[test]
 fn single_shard_forms() {
     let (topo, r) = (common::topology(), Router::new(256));
-    check(&r, &topo, &[
-        ("SELECT * FROM users WHERE user_id = 42.5", "single-shard", &[102031]),
-        ("SELECT * FROM users WHERE user_id = 41 + 1", "single-shard", &[102035]),
-        ("SELECT * FROM users WHERE user_id = 42 + 0", "single-shard", &[102035]),
-        ("SELECT * FROM users WHERE user_id = abs(-42)", "single-shard", &[102035]),
-        ("SELECT * FROM users WHERE user_id = CAST(42 AS bigint)", "single-shard", &[102035]),
-        ("SELECT * FROM users WHERE user_id = 42::int", "single-shard", &[102035]),
-        ("SELECT * FROM users WHERE \"user_id\" = 42", "single-shard", &[102035]),
-        ("SELECT * FROM public.users WHERE public.users.user_id = 42", "single-shard", &[102035]),
-        ("SELECT * FROM public.users u WHERE u.user_id = 42", "single-shard", &[102035]),
-        ("SELECT * FROM users WHERE NOT (user_id <> 42)", "single-shard", &[102035]),
-        ("SELECT * FROM users WHERE (user_id = 42 AND username = 'a') OR (user_id = 42 AND email = 'b')", "single-shard", &[102035]),
-        ("SELECT * FROM users WHERE user_id IN (42, NULL)", "single-shard", &[102035]),
-        ("SELECT * FROM users WHERE user_id = ANY (ARRAY[41, 42])", "single-shard", &[102035]),
-        ("SELECT * FROM users WHERE user_id = ANY ('{41,42}'::bigint[])", "single-shard", &[102035]),
-        ("SELECT * FROM users WHERE user_id = 42 FOR UPDATE", "single-shard", &[102035]),
-        ("SELECT * FROM accounts WHERE account_uuid = '19A20BD6-AB2B-4DA1-FFE8-3A8890D6404A'", "single-shard", &[102106]),
-        ("SELECT * FROM accounts WHERE account_uuid = '{19a20bd6ab2b4da1ffe83a8890d6404a}'", "single-shard", &[102106]),
-        ("SELECT * FROM accounts WHERE account_uuid = uuid '19a20bd6-ab2b-4da1-ffe8-3a8890d6404a'", "single-shard", &[102106]),
-        ("SELECT * FROM tenants_kv WHERE tenant = 'tenant1'::varchar", "single-shard", &[102149]),
-        ("SELECT * FROM page_views WHERE site_id = 7::bigint", "single-shard", &[102177]),
-        ("SELECT * FROM users u WHERE u.user_id = 42 AND EXISTS (SELECT 1 FROM orders o WHERE o.user_id = u.user_id)", "single-shard", &[102035, 102100]),
-        ("SELECT * FROM users u WHERE u.user_id = 42 AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.user_id = u.user_id)", "single-shard", &[102035, 102100]),
-        ("WITH x AS (SELECT * FROM users WHERE user_id = 42) SELECT * FROM x", "single-shard", &[102035]),
-        ("WITH x AS (SELECT user_id, username FROM users) SELECT * FROM x WHERE user_id = 42", "single-shard", &[102035]),
-        ("SELECT * FROM (SELECT user_id, username FROM users) s WHERE s.user_id = 42", "single-shard", &[102035]),
-        ("SELECT * FROM users u JOIN orders o USING (user_id) WHERE user_id = 42", "single-shard", &[102035, 102100]),
-        ("SELECT * FROM users u RIGHT JOIN orders o ON u.user_id = o.user_id WHERE o.user_id = 42", "single-shard", &[102035, 102100]),
-        ("INSERT INTO users VALUES (41, 'a', 'b'), (42, 'c', 'd')", "single-shard", &[102035]),
-        ("INSERT INTO users (username, user_id) VALUES ('x', 43)", "single-shard", &[102031]),
-        ("UPDATE users SET user_id = user_id, email = 'x' WHERE user_id = 42", "single-shard", &[102035]),
-        ("UPDATE users SET user_id = 42 WHERE user_id = 42", "single-shard", &[102035]),
-        ("DELETE FROM orders o USING users u WHERE u.user_id = o.user_id AND u.user_id = 42", "single-shard", &[102035, 102100]),
-        ("BEGIN; SELECT * FROM users WHERE user_id = 42; COMMIT", "single-shard", &[102035]),
-        ("/* citus-proxy: cache ttl=30s */ SELECT * FROM users WHERE user_id = 42", "single-shard", &[102035]),
-        ("SELECT * FROM (SELECT * FROM users) s WHERE s.user_id = 42", "single-shard", &[102035]),
-        ("WITH x AS (SELECT * FROM users) SELECT * FROM x WHERE user_id = 42", "single-shard", &[102035]),
-        ("SELECT * FROM users WHERE user_id IN (SELECT user_id FROM orders WHERE user_id = 42)", "single-shard", &[102035, 102100]),
-    ]);
+    check(
+        &r,
+        &topo,
+        &[
+            ("SELECT * FROM users WHERE user_id = 42.5", "single-shard", &[102031]),
+            ("SELECT * FROM users WHERE user_id = 41 + 1", "single-shard", &[102035]),
+            ("SELECT * FROM users WHERE user_id = 42 + 0", "single-shard", &[102035]),
+            ("SELECT * FROM users WHERE user_id = abs(-42)", "single-shard", &[102035]),
+            ("SELECT * FROM users WHERE user_id = CAST(42 AS bigint)", "single-shard", &[102035]),
+            ("SELECT * FROM users WHERE user_id = 42::int", "single-shard", &[102035]),
+            ("SELECT * FROM users WHERE \"user_id\" = 42", "single-shard", &[102035]),
+            ("SELECT * FROM public.users WHERE public.users.user_id = 42", "single-shard", &[102035]),
+            ("SELECT * FROM public.users u WHERE u.user_id = 42", "single-shard", &[102035]),
+            ("SELECT * FROM users WHERE NOT (user_id <> 42)", "single-shard", &[102035]),
+            ("SELECT * FROM users WHERE (user_id = 42 AND username = 'a') OR (user_id = 42 AND email = 'b')", "single-shard", &[102035]),
+            ("SELECT * FROM users WHERE user_id IN (42, NULL)", "single-shard", &[102035]),
+            ("SELECT * FROM users WHERE user_id = ANY (ARRAY[41, 42])", "single-shard", &[102035]),
+            ("SELECT * FROM users WHERE user_id = ANY ('{41,42}'::bigint[])", "single-shard", &[102035]),
+            ("SELECT * FROM users WHERE user_id = 42 FOR UPDATE", "single-shard", &[102035]),
+            ("SELECT * FROM accounts WHERE account_uuid = '19A20BD6-AB2B-4DA1-FFE8-3A8890D6404A'", "single-shard", &[102106]),
+            ("SELECT * FROM accounts WHERE account_uuid = '{19a20bd6ab2b4da1ffe83a8890d6404a}'", "single-shard", &[102106]),
+            ("SELECT * FROM accounts WHERE account_uuid = uuid '19a20bd6-ab2b-4da1-ffe8-3a8890d6404a'", "single-shard", &[102106]),
+            ("SELECT * FROM tenants_kv WHERE tenant = 'tenant1'::varchar", "single-shard", &[102149]),
+            ("SELECT * FROM page_views WHERE site_id = 7::bigint", "single-shard", &[102177]),
+            (
+                "SELECT * FROM users u WHERE u.user_id = 42 AND EXISTS (SELECT 1 FROM orders o WHERE o.user_id = u.user_id)",
+                "single-shard",
+                &[102035, 102100],
+            ),
+            (
+                "SELECT * FROM users u WHERE u.user_id = 42 AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.user_id = u.user_id)",
+                "single-shard",
+                &[102035, 102100],
+            ),
+            ("WITH x AS (SELECT * FROM users WHERE user_id = 42) SELECT * FROM x", "single-shard", &[102035]),
+            ("WITH x AS (SELECT user_id, username FROM users) SELECT * FROM x WHERE user_id = 42", "single-shard", &[102035]),
+            ("SELECT * FROM (SELECT user_id, username FROM users) s WHERE s.user_id = 42", "single-shard", &[102035]),
+            ("SELECT * FROM users u JOIN orders o USING (user_id) WHERE user_id = 42", "single-shard", &[102035, 102100]),
+            ("SELECT * FROM users u RIGHT JOIN orders o ON u.user_id = o.user_id WHERE o.user_id = 42", "single-shard", &[102035, 102100]),
+            ("INSERT INTO users VALUES (41, 'a', 'b'), (42, 'c', 'd')", "single-shard", &[102035]),
+            ("INSERT INTO users (username, user_id) VALUES ('x', 43)", "single-shard", &[102031]),
+            ("UPDATE users SET user_id = user_id, email = 'x' WHERE user_id = 42", "single-shard", &[102035]),
+            ("UPDATE users SET user_id = 42 WHERE user_id = 42", "single-shard", &[102035]),
+            ("DELETE FROM orders o USING users u WHERE u.user_id = o.user_id AND u.user_id = 42", "single-shard", &[102035, 102100]),
+            ("BEGIN; SELECT * FROM users WHERE user_id = 42; COMMIT", "single-shard", &[102035]),
+            ("/* citus-proxy: cache ttl=30s */ SELECT * FROM users WHERE user_id = 42", "single-shard", &[102035]),
+            ("SELECT * FROM (SELECT * FROM users) s WHERE s.user_id = 42", "single-shard", &[102035]),
+            ("WITH x AS (SELECT * FROM users) SELECT * FROM x WHERE user_id = 42", "single-shard", &[102035]),
+            ("SELECT * FROM users WHERE user_id IN (SELECT user_id FROM orders WHERE user_id = 42)", "single-shard", &[102035, 102100]),
+        ],
+    );
 }
 
 #[test]
 fn not_pruned_forms() {
     let (topo, r) = (common::topology(), Router::new(256));
-    check(&r, &topo, &[
-        ("SELECT * FROM users WHERE user_id IS NULL", "multi-shard", &[]),
-        ("SELECT * FROM users WHERE user_id BETWEEN 42 AND 42", "multi-shard", &[]),
-        ("SELECT * FROM users WHERE user_id >= 42 AND user_id <= 42", "multi-shard", &[]),
-        ("SELECT * FROM users WHERE user_id <> 42", "multi-shard", &[]),
-        ("SELECT * FROM users WHERE user_id NOT IN (42)", "multi-shard", &[]),
-        ("SELECT * FROM users WHERE user_id = 42 OR username = 'x'", "multi-shard", &[]),
-        ("SELECT * FROM users WHERE user_id::text = '42'", "multi-shard", &[]),
-        ("SELECT * FROM tenants_kv WHERE lower(tenant) = 'tenant1'", "multi-shard", &[]),
-        ("SELECT * FROM tenants_kv WHERE tenant LIKE 'tenant1'", "multi-shard", &[]),
-        ("SELECT * FROM users WHERE user_id = random()::bigint", "multi-shard", &[]),
-        ("SELECT * FROM users WHERE user_id IN (1, 2)", "multi-shard", &[102009, 102032]),
-        ("SELECT * FROM users u JOIN orders o ON u.user_id = o.user_id WHERE u.user_id IN (1, 2)", "multi-shard", &[]),
-        ("INSERT INTO users VALUES (1, 'a', 'b'), (2, 'c', 'd')", "multi-shard", &[102009, 102032]),
-        // A correlated IN sublink is not pulled up: its constant must not reach users.
-        ("SELECT * FROM users u WHERE user_id IN (SELECT o.user_id FROM orders o WHERE o.user_id = 42 AND o.order_id > u.user_id)", "multi-shard", &[]),
-        ("SELECT u.user_id, (SELECT count(*) FROM orders o WHERE o.user_id = u.user_id) FROM users u WHERE u.user_id = 42", "multi-shard", &[]),
-    ]);
+    check(
+        &r,
+        &topo,
+        &[
+            ("SELECT * FROM users WHERE user_id IS NULL", "multi-shard", &[]),
+            ("SELECT * FROM users WHERE user_id BETWEEN 42 AND 42", "multi-shard", &[]),
+            ("SELECT * FROM users WHERE user_id >= 42 AND user_id <= 42", "multi-shard", &[]),
+            ("SELECT * FROM users WHERE user_id <> 42", "multi-shard", &[]),
+            ("SELECT * FROM users WHERE user_id NOT IN (42)", "multi-shard", &[]),
+            ("SELECT * FROM users WHERE user_id = 42 OR username = 'x'", "multi-shard", &[]),
+            ("SELECT * FROM users WHERE user_id::text = '42'", "multi-shard", &[]),
+            ("SELECT * FROM tenants_kv WHERE lower(tenant) = 'tenant1'", "multi-shard", &[]),
+            ("SELECT * FROM tenants_kv WHERE tenant LIKE 'tenant1'", "multi-shard", &[]),
+            ("SELECT * FROM users WHERE user_id = random()::bigint", "multi-shard", &[]),
+            ("SELECT * FROM users WHERE user_id IN (1, 2)", "multi-shard", &[102009, 102032]),
+            ("SELECT * FROM users u JOIN orders o ON u.user_id = o.user_id WHERE u.user_id IN (1, 2)", "multi-shard", &[]),
+            ("INSERT INTO users VALUES (1, 'a', 'b'), (2, 'c', 'd')", "multi-shard", &[102009, 102032]),
+            // A correlated IN sublink is not pulled up: its constant must not reach users.
+            (
+                "SELECT * FROM users u WHERE user_id IN (SELECT o.user_id FROM orders o WHERE o.user_id = 42 AND o.order_id > u.user_id)",
+                "multi-shard",
+                &[],
+            ),
+            (
+                "SELECT u.user_id, (SELECT count(*) FROM orders o WHERE o.user_id = u.user_id) FROM users u WHERE u.user_id = 42",
+                "multi-shard",
+                &[],
+            ),
+        ],
+    );
 }
 
 #[test]
 fn other_routes() {
     let (topo, r) = (common::topology(), Router::new(256));
-    check(&r, &topo, &[
-        ("SELECT * FROM users WHERE false", "zero-shard", &[]),
-        ("SELECT * FROM users u LEFT JOIN (SELECT * FROM orders WHERE false) o ON u.user_id = o.user_id", "multi-shard", &[]),
-        ("SELECT * FROM users u LEFT JOIN (SELECT * FROM orders WHERE user_id = 42) o ON u.user_id = o.user_id WHERE u.user_id = 42", "single-shard", &[102035, 102100]),
-        ("SELECT * FROM users WHERE user_id = 42 AND user_id = 43", "zero-shard", &[]),
-        ("SELECT * FROM users u JOIN orders o ON u.user_id = o.user_id WHERE u.user_id = NULL", "zero-shard", &[]),
-        ("SELECT * FROM config WHERE key = 'key1'", "reference", &[102072]),
-        ("UPDATE config SET value = 'x' WHERE key = 'key1'", "reference", &[102072]),
-        ("INSERT INTO config VALUES ('k', 'v')", "reference", &[102072]),
-        ("SELECT * FROM local_notes", "local", &[]),
-        ("INSERT INTO local_notes VALUES (1)", "local", &[]),
-        ("SELECT 1", "coordinator", &[]),
-        ("SELECT create_distributed_table('t', 'id')", "coordinator", &[]),
-        ("SELECT * FROM pg_class", "coordinator", &[]),
-        ("SELECT * FROM information_schema.tables", "coordinator", &[]),
-        ("BEGIN", "utility", &[]),
-        ("SET search_path TO public", "utility", &[]),
-        ("SHOW search_path", "utility", &[]),
-        ("CREATE TABLE t (a int)", "utility", &[]),
-        ("VACUUM users", "utility", &[]),
-        ("SELECT * FROM no_such_table WHERE id = 1", "unknown", &[]),
-        ("DO $$ BEGIN END $$", "unknown", &[]),
-        ("EXECUTE p(42)", "unknown", &[]),
-        ("SELECT * INTO t2 FROM users", "unknown", &[]),
-        ("WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT * FROM r", "unknown", &[]),
-        ("SELECT * FROM users WHERE user_id = 42 FOR NO KEY UPDATE", "unknown", &[]),
-        ("INSERT INTO users VALUES (NULL, 'x', 'y')", "error", &[]),
-        ("INSERT INTO events (kind) VALUES ('x')", "error", &[]),
-        ("UPDATE users SET user_id = user_id + 1 WHERE user_id = 42", "error", &[]),
-        ("SELECT * FROM users u JOIN orders o ON u.user_id = o.order_id", "error", &[]),
-        ("SELECT * FROM users WHERE user_id IN (1, 2) FOR SHARE", "error", &[]),
-    ]);
+    check(
+        &r,
+        &topo,
+        &[
+            ("SELECT * FROM users WHERE false", "zero-shard", &[]),
+            ("SELECT * FROM users u LEFT JOIN (SELECT * FROM orders WHERE false) o ON u.user_id = o.user_id", "multi-shard", &[]),
+            (
+                "SELECT * FROM users u LEFT JOIN (SELECT * FROM orders WHERE user_id = 42) o ON u.user_id = o.user_id WHERE u.user_id = 42",
+                "single-shard",
+                &[102035, 102100],
+            ),
+            ("SELECT * FROM users WHERE user_id = 42 AND user_id = 43", "zero-shard", &[]),
+            ("SELECT * FROM users u JOIN orders o ON u.user_id = o.user_id WHERE u.user_id = NULL", "zero-shard", &[]),
+            ("SELECT * FROM config WHERE key = 'key1'", "reference", &[102072]),
+            ("UPDATE config SET value = 'x' WHERE key = 'key1'", "reference", &[102072]),
+            ("INSERT INTO config VALUES ('k', 'v')", "reference", &[102072]),
+            ("SELECT * FROM local_notes", "local", &[]),
+            ("INSERT INTO local_notes VALUES (1)", "local", &[]),
+            ("SELECT 1", "coordinator", &[]),
+            ("SELECT create_distributed_table('t', 'id')", "coordinator", &[]),
+            ("SELECT * FROM pg_class", "coordinator", &[]),
+            ("SELECT * FROM information_schema.tables", "coordinator", &[]),
+            ("BEGIN", "utility", &[]),
+            ("SET search_path TO public", "utility", &[]),
+            ("SHOW search_path", "utility", &[]),
+            ("CREATE TABLE t (a int)", "utility", &[]),
+            ("VACUUM users", "utility", &[]),
+            ("SELECT * FROM no_such_table WHERE id = 1", "unknown", &[]),
+            ("DO $$ BEGIN END $$", "unknown", &[]),
+            ("EXECUTE p(42)", "unknown", &[]),
+            ("SELECT * INTO t2 FROM users", "unknown", &[]),
+            ("WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT * FROM r", "unknown", &[]),
+            ("SELECT * FROM users WHERE user_id = 42 FOR NO KEY UPDATE", "unknown", &[]),
+            ("INSERT INTO users VALUES (NULL, 'x', 'y')", "error", &[]),
+            ("INSERT INTO events (kind) VALUES ('x')", "error", &[]),
+            ("UPDATE users SET user_id = user_id + 1 WHERE user_id = 42", "error", &[]),
+            ("SELECT * FROM users u JOIN orders o ON u.user_id = o.order_id", "error", &[]),
+            ("SELECT * FROM users WHERE user_id IN (1, 2) FOR SHARE", "error", &[]),
+        ],
+    );
 }
 
 #[test]
@@ -187,7 +219,9 @@ fn analysis_facts() {
     let d = r.route_query("/* citus-proxy: cache ttl=30s */ SELECT * FROM config", &topo, &["public"]);
     assert_eq!(d.analysis.cache_hint.and_then(|h| h.ttl), Some(std::time::Duration::from_secs(30)));
     let d = r.route_query("SET LOCAL statement_timeout = 5", &topo, &["public"]);
-    assert!(matches!(d.analysis.kind(), Some(citus_proxy_router::StatementKind::Set { name, local: true, .. }) if name == "statement_timeout"));
+    assert!(
+        matches!(d.analysis.kind(), Some(citus_proxy_router::StatementKind::Set { name, local: true, .. }) if name == "statement_timeout")
+    );
     let d = r.route_query("ALTER TABLE users ADD COLUMN x int", &topo, &["public"]);
     assert!(d.analysis.changes_metadata());
     let d = r.route_query("SELECT * FROM users WHERE user_id = 1 FOR UPDATE", &topo, &["public"]);

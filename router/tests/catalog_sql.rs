@@ -6,13 +6,17 @@
 mod common;
 
 use citus_proxy_router::catalog::{
-    CatalogRows, ColumnRow, NodeRow, PartitionRow, PlacementRow, RelationRow, ShardRow, COLUMNS_SQL, NODES_SQL,
-    PARTITIONS_SQL, PLACEMENTS_SQL, RELATIONS_SQL, SHARDS_SQL,
+    CatalogRows, ColumnRow, NodeRow, PartitionRow, PlacementRow, RelationRow, ShardRow, COLUMNS_SQL, NODES_SQL, PARTITIONS_SQL,
+    PLACEMENTS_SQL, RELATIONS_SQL, SHARDS_SQL,
 };
 use citus_proxy_router::{Router, Topology};
 use tokio_postgres::SimpleQueryMessage;
 
-async fn rows<T>(c: &tokio_postgres::Client, sql: &str, parse: fn(&[Option<&str>]) -> Result<T, citus_proxy_router::CatalogError>) -> Vec<T> {
+async fn rows<T>(
+    c: &tokio_postgres::Client,
+    sql: &str,
+    parse: fn(&[Option<&str>]) -> Result<T, citus_proxy_router::CatalogError>,
+) -> Vec<T> {
     let msgs = c.simple_query(sql).await.unwrap_or_else(|e| panic!("{sql}: {}", test_support::describe(&e)));
     msgs.iter()
         .filter_map(|m| match m {

@@ -51,7 +51,13 @@ fn uuid_text_forms_are_one_value() {
     for f in forms {
         assert_eq!(parse_input(f, PgType::Uuid).as_ref(), Ok(&first), "{f}");
     }
-    for bad in ["a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1", "{a0eebc999c0b4ef8bb6d6bb9bd380a11", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11-", "-a0eebc999c0b4ef8bb6d6bb9bd380a11", "g0eebc999c0b4ef8bb6d6bb9bd380a11"] {
+    for bad in [
+        "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1",
+        "{a0eebc999c0b4ef8bb6d6bb9bd380a11",
+        "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11-",
+        "-a0eebc999c0b4ef8bb6d6bb9bd380a11",
+        "g0eebc999c0b4ef8bb6d6bb9bd380a11",
+    ] {
         assert!(parse_input(bad, PgType::Uuid).is_err(), "{bad}");
     }
 }

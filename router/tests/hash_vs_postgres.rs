@@ -3,9 +3,7 @@
 //! server's choice of hash support function for each type the router hashes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // a panic here is a failed test, not a crashed proxy
 
-use citus_proxy_router::hash::{
-    hash_bpchar, hash_float8, hash_name, hash_timestamp, hashint2, hashint4, hashint8, hashtext, uuid_hash,
-};
+use citus_proxy_router::hash::{hash_bpchar, hash_float8, hash_name, hash_timestamp, hashint2, hashint4, hashint8, hashtext, uuid_hash};
 use citus_proxy_router::types::{format_uuid, parse_input, Datum, PgType};
 
 /// A small deterministic generator so the values are reproducible.
@@ -24,7 +22,12 @@ async fn client() -> tokio_postgres::Client {
 
 fn report(kind: &str, bad: &[String], total: usize) {
     assert!(total >= 1000 || kind == "float8", "{kind}: only {total} values checked");
-    assert!(bad.is_empty(), "{kind}: {} of {total} differ, e.g.\n{}", bad.len(), bad.iter().take(20).cloned().collect::<Vec<_>>().join("\n"));
+    assert!(
+        bad.is_empty(),
+        "{kind}: {} of {total} differ, e.g.\n{}",
+        bad.len(),
+        bad.iter().take(20).cloned().collect::<Vec<_>>().join("\n")
+    );
 }
 
 #[tokio::test]
@@ -70,10 +73,11 @@ async fn integers_match_hashint2_4_8() {
 }
 
 fn text_values() -> Vec<String> {
-    let mut v: Vec<String> = ["", " ", "  ", "a", "tenant1", "TENANT1", "Ünïcödé", "日本語", "🚀🚀", "a'b", "NULL", "é", "e\u{301}", "\t", "abc   "]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut v: Vec<String> =
+        ["", " ", "  ", "a", "tenant1", "TENANT1", "Ünïcödé", "日本語", "🚀🚀", "a'b", "NULL", "é", "e\u{301}", "\t", "abc   "]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
     let alphabet: Vec<char> = "abcXYZ019 -_'é日🚀ß".chars().collect();
     let mut rng = Lcg(7);
     for len in 0..=64 {
@@ -91,7 +95,10 @@ async fn text_matches_hashtext_bpchar_name() {
     let c = client().await;
     let values = text_values();
     let rows = c
-        .query("SELECT v, hashtext(v), hashbpchar(v::bpchar), hashname(left(v, 63)::name), left(v, 63)::name::text FROM unnest($1::text[]) v", &[&values])
+        .query(
+            "SELECT v, hashtext(v), hashbpchar(v::bpchar), hashname(left(v, 63)::name), left(v, 63)::name::text FROM unnest($1::text[]) v",
+            &[&values],
+        )
         .await
         .expect("hashtext");
     let mut bad = Vec::new();
@@ -147,7 +154,8 @@ async fn uuids_match_uuid_hash() {
 #[tokio::test]
 async fn floats_and_dates() {
     let c = client().await;
-    let floats: Vec<f64> = vec![0.0, -0.0, 1.0, -1.0, 0.5, 1e300, -1e-300, f64::INFINITY, f64::NEG_INFINITY, f64::NAN, 42.0, std::f64::consts::PI, 2.5e-8];
+    let floats: Vec<f64> =
+        vec![0.0, -0.0, 1.0, -1.0, 0.5, 1e300, -1e-300, f64::INFINITY, f64::NEG_INFINITY, f64::NAN, 42.0, std::f64::consts::PI, 2.5e-8];
     let rows = c.query("SELECT v, hashfloat8(v) FROM unnest($1::float8[]) v", &[&floats]).await.expect("hashfloat8");
     let bad: Vec<String> = rows
         .iter()
@@ -190,10 +198,26 @@ async fn timestamps_match_timestamp_hash() {
         .map(|r| r.get(0))
         .collect();
     let edges = [
-        "2000-01-01", "2000-01-01 00:00", "1999-12-31 23:59:59.999999", "1999-12-31 23:59:59.9999995", "2020-02-29 24:00:00",
-        "2016-12-31 23:59:60", "2020-01-01T10:20:30.1234565", "2020-01-01t10:20:30", "2020-01-01   10:20:30.5",
-        " 2020-01-01 10:20:30.0000005 ", "2020-01-01 10:20:30.0000015", "0001-01-01 00:00:00", "9999-12-31 23:59:59.999999",
-        "1970-01-01 00:00:00", "2038-01-19 03:14:07", "epoch", "infinity", "-infinity", "EPOCH", "Infinity",
+        "2000-01-01",
+        "2000-01-01 00:00",
+        "1999-12-31 23:59:59.999999",
+        "1999-12-31 23:59:59.9999995",
+        "2020-02-29 24:00:00",
+        "2016-12-31 23:59:60",
+        "2020-01-01T10:20:30.1234565",
+        "2020-01-01t10:20:30",
+        "2020-01-01   10:20:30.5",
+        " 2020-01-01 10:20:30.0000005 ",
+        "2020-01-01 10:20:30.0000015",
+        "0001-01-01 00:00:00",
+        "9999-12-31 23:59:59.999999",
+        "1970-01-01 00:00:00",
+        "2038-01-19 03:14:07",
+        "epoch",
+        "infinity",
+        "-infinity",
+        "EPOCH",
+        "Infinity",
     ];
     inputs.extend(edges.iter().map(|s| s.to_string()));
     let rows = c
@@ -219,7 +243,15 @@ async fn timestamps_match_timestamp_hash() {
     }
     report("timestamp", &bad, rows.len());
     // Forms not understood (some the server accepts, some it rejects) are errors, never a guess.
-    for v in ["+infinity", "2020-01-01 10:20:30+02", "2020-01-01 10:20:30 BC", "Jan 1 2020", "now", "2020-01-01 25:00:00", "2020-01-01 23:59:60.5"] {
+    for v in [
+        "+infinity",
+        "2020-01-01 10:20:30+02",
+        "2020-01-01 10:20:30 BC",
+        "Jan 1 2020",
+        "now",
+        "2020-01-01 25:00:00",
+        "2020-01-01 23:59:60.5",
+    ] {
         assert!(parse_input(v, PgType::Timestamp).is_err(), "{v} should not be understood");
     }
 }
@@ -236,7 +268,22 @@ async fn hash_support_functions_are_the_ported_ones() {
              JOIN pg_amproc p ON p.amprocfamily = oc.opcfamily AND p.amprocnum = 1 \
               AND p.amproclefttype = oc.opcintype AND p.amprocrighttype = oc.opcintype \
              WHERE oc.opcdefault AND t.typname = ANY($1)",
-            &[&vec!["int2", "int4", "int8", "text", "bpchar", "uuid", "bool", "char", "oid", "float4", "float8", "name", "date", "timestamp"]],
+            &[&vec![
+                "int2",
+                "int4",
+                "int8",
+                "text",
+                "bpchar",
+                "uuid",
+                "bool",
+                "char",
+                "oid",
+                "float4",
+                "float8",
+                "name",
+                "date",
+                "timestamp",
+            ]],
         )
         .await
         .expect("opclasses");

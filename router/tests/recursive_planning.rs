@@ -57,7 +57,10 @@ fn distributed_at_one_key_joined_with_local_touches_that_shard() {
         // events.user_id is not unique: local_notes becomes the subplan, events one task.
         ("SELECT * FROM events e JOIN local_notes n ON n.id = e.user_id WHERE e.user_id = 42", &[102067]),
         // co-located tables at one key with a local table.
-        ("SELECT * FROM users u JOIN orders o USING (user_id) JOIN local_notes n ON n.id = u.user_id WHERE u.user_id = 42", &[102035, 102100]),
+        (
+            "SELECT * FROM users u JOIN orders o USING (user_id) JOIN local_notes n ON n.id = u.user_id WHERE u.user_id = 42",
+            &[102035, 102100],
+        ),
         ("SELECT * FROM users u JOIN config c ON c.key = u.username JOIN local_notes n ON true WHERE u.user_id = 42", &[102035, 102072]),
     ] {
         let (word, shards, _, why) = route(&r, &topo, sql);

@@ -10,17 +10,34 @@ use citus_proxy_router::Router;
 fn prefixes_and_garbage_do_not_panic() {
     let topo = common::topology();
     let router = Router::new(64);
-    let mut texts: Vec<String> = common::tsv("routing-examples.tsv")
-        .iter()
-        .filter_map(|r| r.get("sql").cloned().flatten())
-        .collect();
+    let mut texts: Vec<String> = common::tsv("routing-examples.tsv").iter().filter_map(|r| r.get("sql").cloned().flatten()).collect();
     texts.extend(
         [
-            "", ";", ";;", "'", "\"", "$", "$$", "$1", "/*", "/* /* */", "--", "E'\\'", "SELECT '", "SELECT $tag$ x",
-            "SELECT 1e", "SELECT .5", "SELECT 1..2", "SELECT * FROM users WHERE user_id = 99999999999999999999999",
-            "SELECT * FROM users WHERE user_id = -9223372036854775808", "SELECT * FROM users WHERE user_id = 1e400",
-            "SELECT * FROM users WHERE user_id = ANY('{1,{2}}'::bigint[])", "SELECT * FROM users WHERE user_id = ANY('{')",
-            "SELECT * FROM accounts WHERE account_uuid = 'zz'", "INSERT INTO users VALUES ()", "UPDATE users SET",
+            "",
+            ";",
+            ";;",
+            "'",
+            "\"",
+            "$",
+            "$$",
+            "$1",
+            "/*",
+            "/* /* */",
+            "--",
+            "E'\\'",
+            "SELECT '",
+            "SELECT $tag$ x",
+            "SELECT 1e",
+            "SELECT .5",
+            "SELECT 1..2",
+            "SELECT * FROM users WHERE user_id = 99999999999999999999999",
+            "SELECT * FROM users WHERE user_id = -9223372036854775808",
+            "SELECT * FROM users WHERE user_id = 1e400",
+            "SELECT * FROM users WHERE user_id = ANY('{1,{2}}'::bigint[])",
+            "SELECT * FROM users WHERE user_id = ANY('{')",
+            "SELECT * FROM accounts WHERE account_uuid = 'zz'",
+            "INSERT INTO users VALUES ()",
+            "UPDATE users SET",
             "SELECT * FROM users WHERE user_id = 2147483647 * 2147483647 * 4",
         ]
         .iter()
@@ -49,7 +66,16 @@ fn malformed_bind_parameters() {
         ("INSERT INTO users VALUES ($1, $2, $3)", vec![]),
         ("SELECT * FROM users WHERE user_id IN ($1, $2, $3)", vec![23, 0, 21]),
     ];
-    let blobs: Vec<Vec<u8>> = vec![vec![], vec![0], vec![0xff; 3], vec![0; 8], vec![0xff; 16], b"{1,2".to_vec(), vec![0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 20, 0, 0, 0, 9], vec![0x80, 0x81]];
+    let blobs: Vec<Vec<u8>> = vec![
+        vec![],
+        vec![0],
+        vec![0xff; 3],
+        vec![0; 8],
+        vec![0xff; 16],
+        b"{1,2".to_vec(),
+        vec![0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 20, 0, 0, 0, 9],
+        vec![0x80, 0x81],
+    ];
     for (sql, types) in cases {
         let p = router.prepare(sql, &types);
         for b in &blobs {

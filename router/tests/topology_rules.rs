@@ -32,7 +32,10 @@ fn split_shard_ranges_use_binary_search() {
     let users = topo.table_by_name("public", "users").expect("users");
     assert!(!users.uniform);
     assert_eq!(users.shards.len(), 33);
-    assert_eq!(route(&topo, "SELECT * FROM users WHERE user_id = 42"), ("single-shard".into(), vec![990002], vec!["127.0.0.1:9702".into()]));
+    assert_eq!(
+        route(&topo, "SELECT * FROM users WHERE user_id = 42"),
+        ("single-shard".into(), vec![990002], vec!["127.0.0.1:9702".into()])
+    );
     assert_eq!(users.shard_for_hash(1509752519).map(|s| s.id), Some(990001));
     assert_eq!(users.shard_for_hash(i32::MIN).map(|s| s.id), Some(102008));
     assert_eq!(users.shard_for_hash(i32::MAX).map(|s| s.id), Some(102039));

@@ -34,9 +34,5 @@ pub(crate) fn redis_server() -> PathBuf {
 
 /// True when this process runs as root: initdb and pg_ctl refuse root, so they run as `postgres`.
 pub(crate) fn running_as_root() -> bool {
-    std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
+    std::process::Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
 }

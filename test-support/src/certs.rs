@@ -27,11 +27,7 @@ impl TestCerts {
         params.distinguished_name.push(DnType::CommonName, "localhost");
         let cert = params.signed_by(&key, &ca).expect("test harness: sign server cert");
 
-        let out = TestCerts {
-            ca_pem: dir.join("ca.crt"),
-            cert_pem: dir.join("server.crt"),
-            key_pem: dir.join("server.key"),
-        };
+        let out = TestCerts { ca_pem: dir.join("ca.crt"), cert_pem: dir.join("server.crt"), key_pem: dir.join("server.key") };
         write(&out.ca_pem, &ca.pem());
         write(&out.cert_pem, &cert.pem());
         write(&out.key_pem, &key.serialize_pem());

@@ -55,10 +55,7 @@ impl CitusCluster {
 
 fn clone_template(pg: &crate::PgServer, name: &str) -> String {
     let admin = pg.url("postgres");
-    let stmts = [
-        format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
-        format!("CREATE DATABASE \"{name}\" TEMPLATE {TEMPLATE_DB}"),
-    ];
+    let stmts = [format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"), format!("CREATE DATABASE \"{name}\" TEMPLATE {TEMPLATE_DB}")];
     crate::block_on_private(async move { crate::execute_each(&admin, &stmts).await });
     pg.url(name)
 }
@@ -68,9 +65,7 @@ fn build_template(pg: &crate::PgServer) {
     let sql = fixture_sql();
     crate::block_on_private(async move {
         let c = crate::connect(&url).await;
-        c.batch_execute(&sql)
-            .await
-            .unwrap_or_else(|e| panic!("test harness: build the Citus fixture: {}", crate::describe(&e)));
+        c.batch_execute(&sql).await.unwrap_or_else(|e| panic!("test harness: build the Citus fixture: {}", crate::describe(&e)));
     });
 }
 
@@ -111,11 +106,7 @@ fn inserts_from_tsv(table: &str) -> String {
                 _ => "NULL".to_string(),
             })
             .collect();
-        out.push_str(&format!(
-            "INSERT INTO pg_catalog.{table} ({}) VALUES ({});\n",
-            cols.join(", "),
-            values.join(", ")
-        ));
+        out.push_str(&format!("INSERT INTO pg_catalog.{table} ({}) VALUES ({});\n", cols.join(", "), values.join(", ")));
     }
     out
 }

@@ -25,7 +25,18 @@ impl CitusAutoCert {
         let csr = dir.join("server.csr");
         openssl(&[&"genrsa", &"-out", &out.key_pem.as_path(), &"2048"]);
         openssl(&[&"req", &"-new", &"-key", &out.key_pem.as_path(), &"-subj", &"/CN=citus-auto-ssl", &"-out", &csr.as_path()]);
-        openssl(&[&"x509", &"-req", &"-in", &csr.as_path(), &"-signkey", &out.key_pem.as_path(), &"-days", &"0", &"-out", &out.cert_pem.as_path()]);
+        openssl(&[
+            &"x509",
+            &"-req",
+            &"-in",
+            &csr.as_path(),
+            &"-signkey",
+            &out.key_pem.as_path(),
+            &"-days",
+            &"0",
+            &"-out",
+            &out.cert_pem.as_path(),
+        ]);
         let _ = std::fs::remove_file(&csr);
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&out.key_pem, std::fs::Permissions::from_mode(0o600))
@@ -35,10 +46,9 @@ impl CitusAutoCert {
 }
 
 fn openssl(args: &[&dyn AsRef<std::ffi::OsStr>]) {
-    let out = Command::new("openssl")
-        .args(args.iter().map(|a| a.as_ref()))
-        .output()
-        .unwrap_or_else(|e| panic!("test harness: the openssl CLI makes the Citus-like certificate and is missing ({e}): apt-get install -y openssl"));
+    let out = Command::new("openssl").args(args.iter().map(|a| a.as_ref())).output().unwrap_or_else(|e| {
+        panic!("test harness: the openssl CLI makes the Citus-like certificate and is missing ({e}): apt-get install -y openssl")
+    });
     if !out.status.success() {
         panic!("test harness: openssl failed: {}", String::from_utf8_lossy(&out.stderr));
     }

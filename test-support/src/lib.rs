@@ -43,9 +43,8 @@ where
 
 /// Connects with tokio-postgres and drives the connection in the background of the current runtime.
 pub async fn connect(url: &str) -> tokio_postgres::Client {
-    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("test harness: cannot connect to {url}: {e}"));
+    let (client, conn) =
+        tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap_or_else(|e| panic!("test harness: cannot connect to {url}: {e}"));
     tokio::spawn(async move {
         let _ = conn.await;
     });
@@ -56,10 +55,7 @@ pub async fn connect(url: &str) -> tokio_postgres::Client {
 pub async fn execute_each(url: &str, statements: &[String]) {
     let client = connect(url).await;
     for sql in statements {
-        client
-            .batch_execute(sql)
-            .await
-            .unwrap_or_else(|e| panic!("test harness: {sql}: {}", describe(&e)));
+        client.batch_execute(sql).await.unwrap_or_else(|e| panic!("test harness: {sql}: {}", describe(&e)));
     }
 }
 

@@ -111,17 +111,14 @@ impl PgServer {
     pub fn fresh_database(&self, name: &str) -> String {
         let admin = self.url("postgres");
         let name = name.to_string();
-        let stmts = [
-            format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
-            format!("CREATE DATABASE \"{name}\""),
-        ];
+        let stmts = [format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"), format!("CREATE DATABASE \"{name}\"")];
         crate::block_on_private(async move { crate::execute_each(&admin, &stmts).await });
         self.url(&name)
     }
 
     fn external(url: &str) -> PgServer {
-        let cfg = tokio_postgres::Config::from_str(url)
-            .unwrap_or_else(|e| panic!("CITUS_PROXY_TEST_PG={url} is not a PostgreSQL URL: {e}"));
+        let cfg =
+            tokio_postgres::Config::from_str(url).unwrap_or_else(|e| panic!("CITUS_PROXY_TEST_PG={url} is not a PostgreSQL URL: {e}"));
         let host = match cfg.get_hosts().first() {
             Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
             _ => panic!("CITUS_PROXY_TEST_PG must name a TCP host"),
@@ -149,10 +146,16 @@ impl PgServer {
         }
         set_key_mode(&certs.key_pem);
         run(
-            as_pg(root, &bin.join("initdb"))
-                .arg("-D")
-                .arg(&data)
-                .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"]),
+            as_pg(root, &bin.join("initdb")).arg("-D").arg(&data).args([
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+            ]),
             "initdb",
         );
         std::fs::write(data.join("pg_hba.conf"), hba_lines()).expect("write pg_hba.conf");
@@ -201,7 +204,6 @@ impl PgServer {
     }
 }
 
-
 fn write_conf(data: &Path, dir: &Path, port: u16, tls: ServerTls, certs: &TestCerts) {
     let mut conf = format!(
         "port = {port}\nlisten_addresses = '127.0.0.1,127.0.0.2'\nunix_socket_directories = '{dir}'\n\
@@ -225,7 +227,9 @@ fn write_conf(data: &Path, dir: &Path, port: u16, tls: ServerTls, certs: &TestCe
             ca = certs.ca_pem.display(),
         )),
         // RSA key exchange only: rustls implements none of these suites.
-        ServerTls::Unnegotiable => conf.push_str("ssl_ciphers = 'AES256-GCM-SHA384:AES128-GCM-SHA256'\nssl_max_protocol_version = 'TLSv1.2'\n"),
+        ServerTls::Unnegotiable => {
+            conf.push_str("ssl_ciphers = 'AES256-GCM-SHA384:AES128-GCM-SHA256'\nssl_max_protocol_version = 'TLSv1.2'\n")
+        }
     }
     std::fs::write(data.join("postgresql.auto.conf"), conf).expect("write postgresql.auto.conf");
 }
@@ -255,21 +259,12 @@ fn as_pg_prefix(root: bool, program: &Path) -> String {
 }
 
 fn run(cmd: &mut Command, what: &str) {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("test harness: cannot run {what}: {e}"));
+    let out = cmd.output().unwrap_or_else(|e| panic!("test harness: cannot run {what}: {e}"));
     if !out.status.success() {
-        panic!(
-            "test harness: {what} failed: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        panic!("test harness: {what} failed: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     }
 }
 
 pub(crate) fn nanos() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
 }

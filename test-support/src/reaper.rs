@@ -4,17 +4,8 @@
 use std::process::{Command, Stdio};
 
 pub(crate) fn stop_when_this_process_exits(stop_command: &str) {
-    let script = format!(
-        "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {stop_command}",
-        pid = std::process::id()
-    );
-    let spawned = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
+    let script = format!("while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {stop_command}", pid = std::process::id());
+    let spawned = Command::new("sh").arg("-c").arg(script).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn();
     if let Err(e) = spawned {
         eprintln!("test harness: could not start the clean-up watcher ({e}); stop it by hand: {stop_command}");
     }

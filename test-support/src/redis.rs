@@ -95,9 +95,12 @@ impl RedisServer {
     pub fn start_again(&self) {
         assert!(!self.external, "test harness: an external Redis cannot be restarted by a test");
         let mut command = Command::new(redis_server());
-        command
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .args(["--protected-mode", "no", "--loglevel", "warning"]);
+        command.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]).args([
+            "--protected-mode",
+            "no",
+            "--loglevel",
+            "warning",
+        ]);
         if let Some(dir) = &self.data_dir {
             command.arg("--dir").arg(dir).args(["--dbfilename", "dump.rdb"]);
             if !self.keeps_snapshots {

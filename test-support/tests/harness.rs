@@ -5,11 +5,7 @@
 async fn postgres_starts_and_has_auth_roles() {
     let pg = test_support::postgres();
     let c = test_support::connect(&pg.url("postgres")).await;
-    let n: i64 = c
-        .query_one("SELECT count(*) FROM pg_roles WHERE rolname LIKE 'cp\\_%'", &[])
-        .await
-        .expect("query roles")
-        .get(0);
+    let n: i64 = c.query_one("SELECT count(*) FROM pg_roles WHERE rolname LIKE 'cp\\_%'", &[]).await.expect("query roles").get(0);
     assert_eq!(n, test_support::AUTH_USERS.len() as i64);
 }
 
@@ -17,11 +13,8 @@ async fn postgres_starts_and_has_auth_roles() {
 async fn citus_fixture_presents_the_catalog() {
     let cluster = test_support::citus();
     let c = test_support::connect(cluster.url()).await;
-    let shards: i64 = c
-        .query_one("SELECT count(*) FROM pg_dist_shard WHERE logicalrelid = 'users'::regclass", &[])
-        .await
-        .expect("count shards")
-        .get(0);
+    let shards: i64 =
+        c.query_one("SELECT count(*) FROM pg_dist_shard WHERE logicalrelid = 'users'::regclass", &[]).await.expect("count shards").get(0);
     assert_eq!(shards, 32);
     let users: i64 = c.query_one("SELECT count(*) FROM users", &[]).await.expect("count users").get(0);
     assert_eq!(users, 5000);

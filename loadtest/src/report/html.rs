@@ -41,9 +41,7 @@ pub fn render(r: &Report) -> String {
          .pass{{color:#1a7f37;font-weight:bold}}.fail{{color:#cf222e;font-weight:bold}}.plots{{display:flex;flex-wrap:wrap;gap:1em}}\
          figure{{margin:0}}figcaption{{font-weight:bold}}</style></head><body>\n\
          <h1>citus-loadtest report</h1>\n<p class=\"{}\">{} (exit {})</p>\n",
-        status.0,
-        status.1,
-        r.exit_code
+        status.0, status.1, r.exit_code
     );
     let s = &r.settings;
     let amount = match (s.iterations, s.duration_s) {
@@ -117,7 +115,13 @@ fn results_table(h: &mut String, r: &Report) {
             row.throughput_ops,
             row.target_ms.map(fmt_ms).unwrap_or_else(|| "-".into()),
             lat(l.observed_us),
-            if v == "PASS" { "pass" } else if v == "FAIL" || v == "ERROR" { "fail" } else { "" },
+            if v == "PASS" {
+                "pass"
+            } else if v == "FAIL" || v == "ERROR" {
+                "fail"
+            } else {
+                ""
+            },
             row.ratio_observed.map(|x| format!("{x:.2}")).unwrap_or_else(|| "-".into()),
         );
     }

@@ -40,11 +40,7 @@ pub fn render(r: &Report) -> String {
             if extra {
                 cells.push(lat(l.observed_us));
             }
-            let verdict = if l.count == 0 && row.status == "ran" && row.errors == 0 {
-                "-"
-            } else {
-                verdict(row.pass, &row.status)
-            };
+            let verdict = if l.count == 0 && row.status == "ran" && row.errors == 0 { "-" } else { verdict(row.pass, &row.status) };
             cells.extend([
                 row.target_ms.map(fmt_ms).unwrap_or_else(|| "-".into()),
                 verdict.to_string(),
@@ -123,10 +119,7 @@ fn slo_side_by_side(r: &Report, view: &SloView) -> String {
                 ours.map(|c| fmt_us(c.observed_us)).unwrap_or_else(dash),
                 ours.map(|c| verdict(c.pass, "ran").to_string()).unwrap_or_else(dash),
                 theirs.map(|c| c.count.to_string()).unwrap_or_else(dash),
-                theirs
-                    .and_then(|c| c.observed_seconds)
-                    .map(|s| fmt_ms(s * 1000.0))
-                    .unwrap_or_else(dash),
+                theirs.and_then(|c| c.observed_seconds).map(|s| fmt_ms(s * 1000.0)).unwrap_or_else(dash),
                 theirs.map(|c| c.violations.to_string()).unwrap_or_else(dash),
                 theirs.and_then(|c| c.target_seconds).map(|s| fmt_ms(s * 1000.0)).unwrap_or_else(dash),
                 theirs.map(|c| if c.pass { "PASS" } else { "FAIL" }.to_string()).unwrap_or_else(dash),
@@ -170,7 +163,11 @@ pub fn table(headers: &[&str], rows: &[Vec<String>], left: usize) -> String {
             .enumerate()
             .map(|(i, c)| {
                 let pad = " ".repeat(widths[i] - width(c));
-                if i < left { format!("{c}{pad}") } else { format!("{pad}{c}") }
+                if i < left {
+                    format!("{c}{pad}")
+                } else {
+                    format!("{pad}{c}")
+                }
             })
             .collect();
         format!("  {}\n", parts.join("  ").trim_end())

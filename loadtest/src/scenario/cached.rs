@@ -20,9 +20,7 @@ pub struct Cached {
 
 impl Cached {
     pub async fn prepare(client: &Client) -> Result<Self, PrepareError> {
-        let p = |sql: &'static str| async move {
-            client.prepare(&format!("{HINT}{sql}")).await.map_err(failed("prepare cached"))
-        };
+        let p = |sql: &'static str| async move { client.prepare(&format!("{HINT}{sql}")).await.map_err(failed("prepare cached")) };
         Ok(Cached {
             user: p("SELECT user_id, username, email FROM users WHERE user_id = $1").await?,
             config: p("SELECT value FROM config WHERE key = $1").await?,

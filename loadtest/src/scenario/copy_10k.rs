@@ -47,10 +47,7 @@ impl Copy10k {
 
 async fn copy(client: &Client, data: Bytes) -> Result<(), String> {
     let pg = |e: tokio_postgres::Error| describe_pg(&e);
-    let sink = client
-        .copy_in("COPY loadtest_bulk (user_id, seq, batch, payload) FROM STDIN")
-        .await
-        .map_err(pg)?;
+    let sink = client.copy_in("COPY loadtest_bulk (user_id, seq, batch, payload) FROM STDIN").await.map_err(pg)?;
     let mut sink = pin!(sink);
     sink.send(data).await.map_err(pg)?;
     sink.as_mut().finish().await.map_err(pg)?;

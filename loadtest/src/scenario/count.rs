@@ -14,10 +14,7 @@ pub struct Count {
 
 impl Count {
     pub async fn prepare(client: &Client) -> Result<Self, PrepareError> {
-        let stmt = client
-            .prepare("SELECT count(*) FROM events WHERE kind = $1")
-            .await
-            .map_err(failed("prepare count"))?;
+        let stmt = client.prepare("SELECT count(*) FROM events WHERE kind = $1").await.map_err(failed("prepare count"))?;
         Ok(Count { stmt })
     }
 

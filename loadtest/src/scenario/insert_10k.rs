@@ -54,9 +54,6 @@ pub(super) async fn finish(
     result: Result<std::time::Duration, String>,
 ) -> Result<std::time::Duration, String> {
     let elapsed = result?;
-    client
-        .execute(cleanup, &[&batch])
-        .await
-        .map_err(|e| format!("clean-up after the insert: {}", crate::error::describe_pg(&e)))?;
+    client.execute(cleanup, &[&batch]).await.map_err(|e| format!("clean-up after the insert: {}", crate::error::describe_pg(&e)))?;
     Ok(elapsed)
 }

@@ -161,9 +161,9 @@ impl Prepared {
             ScenarioKind::Mixed => Prepared::Mixed(mixed::Mixed::prepare(client).await?),
             ScenarioKind::Cached => Prepared::Cached(cached::Cached::prepare(client).await?),
             ScenarioKind::ShardCreation => Prepared::ShardCreation(shard_creation::ShardCreation::prepare(client).await?),
-            ScenarioKind::WorkerRegistration => Prepared::WorkerRegistration(
-                worker_registration::WorkerRegistration::prepare(client, ctx.register_worker).await?,
-            ),
+            ScenarioKind::WorkerRegistration => {
+                Prepared::WorkerRegistration(worker_registration::WorkerRegistration::prepare(client, ctx.register_worker).await?)
+            }
         })
     }
 
@@ -196,10 +196,8 @@ pub(crate) fn failed(what: &str) -> impl Fn(tokio_postgres::Error) -> PrepareErr
 
 /// The largest user id, so keys are drawn from the data that is really there (any --scale).
 pub(crate) async fn max_user_id(client: &Client) -> Result<i64, PrepareError> {
-    let row = client
-        .query_one("SELECT coalesce(max(user_id), 1)::bigint FROM users", &[])
-        .await
-        .map_err(failed("read the user id range"))?;
+    let row =
+        client.query_one("SELECT coalesce(max(user_id), 1)::bigint FROM users", &[]).await.map_err(failed("read the user id range"))?;
     Ok(row.get(0))
 }
 

@@ -91,12 +91,7 @@ pub async fn serve(
             _ if skipping_to_sync => continue,
             b'P' | b'B' | b'D' | b'E' | b'C' | b'H' => {
                 skipping_to_sync = true;
-                out.extend_from_slice(&encode(
-                    Severity::Error,
-                    "0A000",
-                    "the admin console answers the simple query protocol only",
-                    None,
-                ));
+                out.extend_from_slice(&encode(Severity::Error, "0A000", "the admin console answers the simple query protocol only", None));
             }
             other => {
                 let msg = encode(Severity::Fatal, "08P01", &format!("invalid frontend message type {other}"), None);

@@ -37,7 +37,11 @@ pub enum ConfigOutcome {
     /// Errors (every one, each naming its key); the running configuration is kept.
     Invalid(String),
     Unchanged,
-    Changed { applied: Vec<String>, restart_needed: Vec<String>, not_applied: Vec<String> },
+    Changed {
+        applied: Vec<String>,
+        restart_needed: Vec<String>,
+        not_applied: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone)]

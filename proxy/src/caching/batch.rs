@@ -118,12 +118,60 @@ mod tests {
             f(&mut b);
             b.cacheable()
         };
-        assert_eq!(spoil(&|b| { b.parse(b"s1"); b.bind(b"", b"s1"); b.execute(b"", 0) }), None, "named Parse must reach the coordinator");
-        assert_eq!(spoil(&|b| { b.bind(b"p1", b"s1"); b.execute(b"p1", 0) }), None, "named portal");
-        assert_eq!(spoil(&|b| { b.bind(b"", b"s1"); b.execute(b"", 10) }), None, "row limit");
-        assert_eq!(spoil(&|b| { b.bind(b"", b"s1"); b.execute(b"", 0); b.bind(b"", b"s1"); b.execute(b"", 0) }), None, "two statements");
-        assert_eq!(spoil(&|b| { b.parse(b""); b.describe(b'S', b""); b.bind(b"", b""); b.execute(b"", 0) }), None, "statement describe");
-        assert_eq!(spoil(&|b| { b.bind(b"", b"s1"); b.other(); b.execute(b"", 0) }), None, "flush");
+        assert_eq!(
+            spoil(&|b| {
+                b.parse(b"s1");
+                b.bind(b"", b"s1");
+                b.execute(b"", 0)
+            }),
+            None,
+            "named Parse must reach the coordinator"
+        );
+        assert_eq!(
+            spoil(&|b| {
+                b.bind(b"p1", b"s1");
+                b.execute(b"p1", 0)
+            }),
+            None,
+            "named portal"
+        );
+        assert_eq!(
+            spoil(&|b| {
+                b.bind(b"", b"s1");
+                b.execute(b"", 10)
+            }),
+            None,
+            "row limit"
+        );
+        assert_eq!(
+            spoil(&|b| {
+                b.bind(b"", b"s1");
+                b.execute(b"", 0);
+                b.bind(b"", b"s1");
+                b.execute(b"", 0)
+            }),
+            None,
+            "two statements"
+        );
+        assert_eq!(
+            spoil(&|b| {
+                b.parse(b"");
+                b.describe(b'S', b"");
+                b.bind(b"", b"");
+                b.execute(b"", 0)
+            }),
+            None,
+            "statement describe"
+        );
+        assert_eq!(
+            spoil(&|b| {
+                b.bind(b"", b"s1");
+                b.other();
+                b.execute(b"", 0)
+            }),
+            None,
+            "flush"
+        );
         assert_eq!(spoil(&|b| { b.bind(b"", b"s1") }), None, "no execute");
     }
 }

@@ -145,8 +145,24 @@ fn statement_scope(
 /// EXECUTE, EXPLAIN ANALYZE … and anything else may).
 fn harmless_utility(sql: &str) -> bool {
     const HARMLESS: &[&str] = &[
-        "SHOW", "LISTEN", "UNLISTEN", "NOTIFY", "VACUUM", "ANALYZE", "CHECKPOINT", "DISCARD", "RESET", "DEALLOCATE",
-        "FETCH", "CLOSE", "MOVE", "LOCK", "DECLARE", "PREPARE", "LOAD", "SET",
+        "SHOW",
+        "LISTEN",
+        "UNLISTEN",
+        "NOTIFY",
+        "VACUUM",
+        "ANALYZE",
+        "CHECKPOINT",
+        "DISCARD",
+        "RESET",
+        "DEALLOCATE",
+        "FETCH",
+        "CLOSE",
+        "MOVE",
+        "LOCK",
+        "DECLARE",
+        "PREPARE",
+        "LOAD",
+        "SET",
     ];
     let word = first_word(sql);
     if word.eq_ignore_ascii_case("EXPLAIN") {

@@ -44,11 +44,7 @@ pub struct Planner {
 impl Planner {
     /// `ignored_settings`: the comma-separated `cache.ignored_settings`.
     pub fn new(cache: Cache, ignored_settings: &str) -> Planner {
-        let ignored_settings = ignored_settings
-            .split(',')
-            .map(|s| s.trim().to_ascii_lowercase())
-            .filter(|s| !s.is_empty())
-            .collect();
+        let ignored_settings = ignored_settings.split(',').map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()).collect();
         Planner { cache, ignored_settings }
     }
 

@@ -58,8 +58,7 @@ impl SessionCache {
             return;
         }
         let planner = &self.planner;
-        self.view.settings =
-            settings.values().iter().filter(|(k, _)| !planner.ignores(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+        self.view.settings = settings.values().iter().filter(|(k, _)| !planner.ignores(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
         self.view.untracked_settings = settings.untracked();
         self.view_version = Some(settings.version());
     }
@@ -116,13 +115,8 @@ impl SessionCache {
         if let Some((facts, ttl)) = self.planner.read(st.decision, st.topo, st.search_path, &self.view, st.temp, st.shape) {
             let formats: Vec<i16> = bind.param_formats().collect();
             let results: Vec<i16> = bind.result_formats().collect();
-            let key = self
-                .key()
-                .statement(st.sql)
-                .param_types(declared)
-                .param_formats(&formats)
-                .params(bind.params())
-                .result_formats(&results);
+            let key =
+                self.key().statement(st.sql).param_types(declared).param_formats(&formats).params(bind.params()).result_formats(&results);
             self.batch_read = Some((facts, ttl, key));
         }
     }

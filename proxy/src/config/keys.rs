@@ -15,12 +15,18 @@ pub enum Kind {
     /// A duration such as `5s`, `250ms`, `2m`; `0s` disables where the doc says so.
     Duration,
     /// A whole number within bounds.
-    Int { min: i64, max: i64 },
+    Int {
+        min: i64,
+        max: i64,
+    },
     Bool,
     /// A file that must exist when set; empty means unset.
     File,
     /// A number within bounds.
-    Float { min: f64, max: f64 },
+    Float {
+        min: f64,
+        max: f64,
+    },
     /// `host:port` to listen on, or `off`.
     SocketAddrOrOff,
     /// A `tracing` filter: a level word, or `target=level` directives, comma-separated.
@@ -136,7 +142,8 @@ mod tests {
     /// that has a target, with the class's default, and no other.
     #[test]
     fn slo_keys_are_the_class_vocabulary() {
-        let keys: Vec<&Key> = KEYS.iter().filter(|k| k.path.starts_with("slo.") && k.kind == Kind::Duration && k.path != "slo.window").collect();
+        let keys: Vec<&Key> =
+            KEYS.iter().filter(|k| k.path.starts_with("slo.") && k.kind == Kind::Duration && k.path != "slo.window").collect();
         let classes: Vec<Class> = Class::ALL.into_iter().filter(|c| c.default_target_ms().is_some()).collect();
         assert_eq!(keys.len(), classes.len());
         for (key, class) in keys.iter().zip(classes) {

@@ -55,18 +55,12 @@ const LOG_LEVEL_ENV_ALIAS: &str = "RUST_LOG";
 
 /// Builds the configuration, checking everything before giving up: the error lists every bad
 /// key. `env` looks a variable up (injected so tests need not touch the process environment).
-pub fn load(
-    file: Option<&Path>,
-    overrides: &Overrides,
-    env: impl Fn(&str) -> Option<String>,
-) -> Result<Config, ConfigError> {
+pub fn load(file: Option<&Path>, overrides: &Overrides, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
     let mut errors = Vec::new();
     let mut table = toml::Table::new();
     for key in KEYS {
         let v = match key.kind {
-            keys::Kind::Int { .. } | keys::Kind::Bool | keys::Kind::Float { .. } | keys::Kind::Rules => {
-                value::from_text(key, key.default)
-            }
+            keys::Kind::Int { .. } | keys::Kind::Bool | keys::Kind::Float { .. } | keys::Kind::Rules => value::from_text(key, key.default),
             _ => Ok(toml::Value::String(key.default.to_string())),
         };
         match v {
@@ -142,9 +136,7 @@ fn invalid(key: &Key, origin: &str, message: String) -> ConfigError {
 fn merge_file(table: &mut toml::Table, path: &Path, errors: &mut Vec<ConfigError>) -> Result<(), ConfigError> {
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
-    let file: toml::Table = text
-        .parse()
-        .map_err(|e: toml::de::Error| ConfigError::Toml { path: shown.clone(), message: e.to_string() })?;
+    let file: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Toml { path: shown.clone(), message: e.to_string() })?;
     let mut leaves = Vec::new();
     flatten("", &toml::Value::Table(file), &mut leaves);
     for (dotted, v) in leaves {
@@ -185,9 +177,7 @@ fn set(table: &mut toml::Table, path: &str, v: toml::Value) {
             cur.insert(part.to_string(), v);
             return;
         }
-        let entry = cur
-            .entry(part.to_string())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let entry = cur.entry(part.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
         if !entry.is_table() {
             *entry = toml::Value::Table(toml::Table::new());
         }
@@ -238,7 +228,8 @@ mod tests {
     #[test]
     fn flags_win_over_env_and_env_over_file() {
         let mut f = tempfile();
-        writeln!(f.1, "listen = \"127.0.0.1:7000\"\n[upstream]\nurl = \"postgres://file:1\"\n[limits]\nmax_client_connections = 5").expect("write");
+        writeln!(f.1, "listen = \"127.0.0.1:7000\"\n[upstream]\nurl = \"postgres://file:1\"\n[limits]\nmax_client_connections = 5")
+            .expect("write");
         let env = |k: &str| match k {
             "CITUS_PROXY_UPSTREAM" => Some("postgres://env:2".to_string()),
             "CITUS_PROXY_LIMITS_MAX_CLIENT_CONNECTIONS" => Some("7".to_string()),
@@ -290,7 +281,15 @@ mod tests {
         let e = load(Some(&f.0), &Overrides::default(), env).expect_err("four bad keys");
         let text = e.to_string();
         assert_eq!(e.all().len(), 5, "{text}");
-        for needle in ["log.level", "unknown level \"warning\"", "cache.redis_url", "cache.rules", "can never match", "upstream.urll", "limits.idle_timeout"] {
+        for needle in [
+            "log.level",
+            "unknown level \"warning\"",
+            "cache.redis_url",
+            "cache.rules",
+            "can never match",
+            "upstream.urll",
+            "limits.idle_timeout",
+        ] {
             assert!(text.contains(needle), "{needle} missing from: {text}");
         }
     }

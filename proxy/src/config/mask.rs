@@ -11,9 +11,8 @@ pub fn mask_url(text: &str) -> String {
         let start = i + 3;
         out.push_str(&rest[..start]);
         let tail = &rest[start..];
-        let end = tail
-            .find(|c: char| c.is_whitespace() || matches!(c, '/' | '?' | '#' | ',' | '"' | '\'' | '`' | ')'))
-            .unwrap_or(tail.len());
+        let end =
+            tail.find(|c: char| c.is_whitespace() || matches!(c, '/' | '?' | '#' | ',' | '"' | '\'' | '`' | ')')).unwrap_or(tail.len());
         let authority = &tail[..end];
         match (authority.find(':'), authority.rfind('@')) {
             (Some(colon), Some(at)) if colon < at => {

@@ -8,15 +8,10 @@ use super::keys::{Key, Kind};
 /// Checks and converts `text` for `key`; the error says what was expected.
 pub fn from_text(key: &Key, text: &str) -> Result<toml::Value, String> {
     let v = match key.kind {
-        Kind::Int { .. } => toml::Value::Integer(
-            text.trim()
-                .replace('_', "")
-                .parse::<i64>()
-                .map_err(|_| format!("expected a whole number, got {text:?}"))?,
-        ),
-        Kind::Float { .. } => toml::Value::Float(
-            text.trim().parse::<f64>().map_err(|_| format!("expected a number, got {text:?}"))?,
-        ),
+        Kind::Int { .. } => {
+            toml::Value::Integer(text.trim().replace('_', "").parse::<i64>().map_err(|_| format!("expected a whole number, got {text:?}"))?)
+        }
+        Kind::Float { .. } => toml::Value::Float(text.trim().parse::<f64>().map_err(|_| format!("expected a number, got {text:?}"))?),
         Kind::Bool => toml::Value::Boolean(match text.trim() {
             "true" | "on" | "yes" | "1" => true,
             "false" | "off" | "no" | "0" => false,

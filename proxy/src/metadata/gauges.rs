@@ -28,8 +28,6 @@ pub fn update(metrics: &ProxyMetrics, t: &Topology) {
         let max = per_node.values().copied().max().unwrap_or(0) as f64;
         let mean = per_node.values().sum::<usize>() as f64 / per_node.len() as f64;
         let imbalance = if mean > 0.0 { max / mean } else { 0.0 };
-        metrics
-            .gauge("citus_proxy_cluster_shard_imbalance", &[("table", format!("{}.{}", table.schema, table.name))])
-            .set(imbalance);
+        metrics.gauge("citus_proxy_cluster_shard_imbalance", &[("table", format!("{}.{}", table.schema, table.name))]).set(imbalance);
     }
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use citus_proxy_router::catalog::{
-    CatalogRows, ColumnRow, NodeRow, PartitionRow, PlacementRow, RelationRow, ShardRow, COLUMNS_SQL, FINGERPRINT_SQL,
-    NODES_SQL, PARTITIONS_SQL, PLACEMENTS_SQL, PLAIN_FINGERPRINT_SQL, RELATIONS_SQL, SHARDS_SQL,
+    CatalogRows, ColumnRow, NodeRow, PartitionRow, PlacementRow, RelationRow, ShardRow, COLUMNS_SQL, FINGERPRINT_SQL, NODES_SQL,
+    PARTITIONS_SQL, PLACEMENTS_SQL, PLAIN_FINGERPRINT_SQL, RELATIONS_SQL, SHARDS_SQL,
 };
 use citus_proxy_router::{CatalogError, Topology};
 use tokio_postgres::SimpleQueryMessage;
@@ -74,13 +74,7 @@ impl Loader {
     pub fn for_database(&self, database: &str) -> Loader {
         let mut pg = self.pg.clone();
         pg.dbname(database);
-        Loader {
-            pg,
-            tls: self.tls.clone(),
-            addr: self.addr.clone(),
-            database: database.to_string(),
-            warned_plain: Arc::default(),
-        }
+        Loader { pg, tls: self.tls.clone(), addr: self.addr.clone(), database: database.to_string(), warned_plain: Arc::default() }
     }
 
     /// The database this loader reads.
@@ -166,10 +160,7 @@ async fn rows<T>(
     sql: &str,
     parse: fn(&[Option<&str>]) -> Result<T, CatalogError>,
 ) -> Result<Vec<T>, MetadataError> {
-    let messages = client
-        .simple_query(sql)
-        .await
-        .map_err(|e| MetadataError::Query { what, reason: describe(&e) })?;
+    let messages = client.simple_query(sql).await.map_err(|e| MetadataError::Query { what, reason: describe(&e) })?;
     let mut out = Vec::new();
     let mut cols: Vec<Option<&str>> = Vec::new();
     for m in &messages {

@@ -33,7 +33,13 @@ enum Wake {
 
 impl MetadataStore {
     /// Keeps this store fresh until the proxy closes.
-    pub async fn run_refresher(self: Arc<Self>, loader: Loader, metrics: Arc<ProxyMetrics>, timing: Timing, mut phase: watch::Receiver<Phase>) {
+    pub async fn run_refresher(
+        self: Arc<Self>,
+        loader: Loader,
+        metrics: Arc<ProxyMetrics>,
+        timing: Timing,
+        mut phase: watch::Receiver<Phase>,
+    ) {
         let mut conn: Option<tokio_postgres::Client> = None;
         let mut citus = true;
         loop {

@@ -77,12 +77,7 @@ impl MetadataStores {
 
     /// Starts the refreshers (the default database's first); returns the default one's task.
     /// Stores made later start theirs when created. Call once, inside the runtime.
-    pub fn start(
-        &self,
-        metrics: Arc<ProxyMetrics>,
-        timing: Timing,
-        phase: watch::Receiver<Phase>,
-    ) -> Option<tokio::task::JoinHandle<()>> {
+    pub fn start(&self, metrics: Arc<ProxyMetrics>, timing: Timing, phase: watch::Receiver<Phase>) -> Option<tokio::task::JoinHandle<()>> {
         let loader = self.loader.as_ref()?;
         let runner = Runner { metrics, timing, phase };
         let handle = spawn(&self.default, loader.clone(), &runner);

@@ -40,7 +40,11 @@ const HELP: &[(&str, Type, &str)] = &[
     ("citus_proxy_cache_entries", Gauge, "Entries in the in-process tier."),
     ("citus_proxy_cache_invalidations_total", Counter, "Writes that invalidated cached results (per write scope)."),
     ("citus_proxy_cache_invalidation_failures_total", Counter, "Invalidations Redis could not be told of at once (replayed later)."),
-    ("citus_proxy_cache_redis_resets_total", Counter, "Times this instance found Redis rolled back or emptied and started a new cache epoch."),
+    (
+        "citus_proxy_cache_redis_resets_total",
+        Counter,
+        "Times this instance found Redis rolled back or emptied and started a new cache epoch.",
+    ),
     ("citus_proxy_cache_pending_invalidations", Gauge, "Invalidations still to be replayed to Redis."),
     ("citus_proxy_cache_bypass_total", Counter, "Statements not served from or stored in the cache, by reason."),
 ];

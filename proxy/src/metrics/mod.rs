@@ -21,9 +21,8 @@ use labels::{Class, RouteKind};
 use slo::SloWindows;
 
 /// Histogram buckets around the targets: sub-millisecond to 30 s.
-const LATENCY_BUCKETS: &[f64] = &[
-    0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 30.0,
-];
+const LATENCY_BUCKETS: &[f64] =
+    &[0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 30.0];
 /// Quantiles exported as `citus_proxy_slo_latency_seconds{quantile}` besides the configured one.
 const QUANTILES: &[f64] = &[0.5, 0.95, 0.99];
 
@@ -96,9 +95,7 @@ impl ProxyMetrics {
             target_gauges.push(slo.target(c).map(|_| recorder.register_gauge(&reg("citus_proxy_slo_target_seconds", l), &META)));
         }
         let plain = |name: &'static str| reg(name, vec![]);
-        recorder
-            .register_gauge(&reg("citus_proxy_build_info", vec![Label::new("version", env!("CARGO_PKG_VERSION"))]), &META)
-            .set(1.0);
+        recorder.register_gauge(&reg("citus_proxy_build_info", vec![Label::new("version", env!("CARGO_PKG_VERSION"))]), &META).set(1.0);
         // Failure counters exist at 0 from the start.
         recorder.register_counter(&plain("citus_proxy_metadata_refresh_errors_total"), &META).absolute(0);
         let errors = ERROR_CLASSES
@@ -116,8 +113,7 @@ impl ProxyMetrics {
             upstream_connections: recorder.register_gauge(&plain("citus_proxy_upstream_connections"), &META),
             bytes_to_upstream: recorder
                 .register_counter(&reg("citus_proxy_bytes_total", vec![Label::new("direction", "to_upstream")]), &META),
-            bytes_to_client: recorder
-                .register_counter(&reg("citus_proxy_bytes_total", vec![Label::new("direction", "to_client")]), &META),
+            bytes_to_client: recorder.register_counter(&reg("citus_proxy_bytes_total", vec![Label::new("direction", "to_client")]), &META),
             upstream_connect: recorder.register_histogram(&plain("citus_proxy_upstream_connect_seconds"), &META),
             errors: Mutex::new(errors),
             by_route_class,
@@ -186,10 +182,8 @@ impl ProxyMetrics {
             return;
         }
         let label = String::from_utf8_lossy(&class).into_owned();
-        let c = self.recorder.register_counter(
-            &Key::from_parts("citus_proxy_errors_total", vec![Label::new("sqlstate_class", label)]),
-            &META,
-        );
+        let c =
+            self.recorder.register_counter(&Key::from_parts("citus_proxy_errors_total", vec![Label::new("sqlstate_class", label)]), &META);
         c.increment(1);
         errors.push((class, c));
     }
@@ -223,10 +217,7 @@ impl ProxyMetrics {
                 qs.push(percentile);
             }
             for q in qs {
-                let g = self.gauge(
-                    "citus_proxy_slo_latency_seconds",
-                    &[("class", c.as_str().to_string()), ("quantile", format!("{q}"))],
-                );
+                let g = self.gauge("citus_proxy_slo_latency_seconds", &[("class", c.as_str().to_string()), ("quantile", format!("{q}"))]);
                 if h.is_empty() {
                     g.set(0.0);
                 } else {
@@ -234,8 +225,7 @@ impl ProxyMetrics {
                 }
             }
         }
-        self.gauge("citus_proxy_oldest_statement_seconds", &[])
-            .set(sessions.oldest_statement().map(|d| d.as_secs_f64()).unwrap_or(0.0));
+        self.gauge("citus_proxy_oldest_statement_seconds", &[]).set(sessions.oldest_statement().map(|d| d.as_secs_f64()).unwrap_or(0.0));
         let mut text = self.handle.render();
         process::render(&process::read(), &mut text);
         text

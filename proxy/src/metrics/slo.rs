@@ -38,9 +38,7 @@ impl SloWindows {
         let slot = (window / SLOTS as u32).max(Duration::from_millis(100));
         let classes = Class::ALL
             .iter()
-            .map(|_| ClassWindow {
-                ring: Mutex::new(Ring { slots: (0..SLOTS).map(|_| (u64::MAX, histogram())).collect() }),
-            })
+            .map(|_| ClassWindow { ring: Mutex::new(Ring { slots: (0..SLOTS).map(|_| (u64::MAX, histogram())).collect() }) })
             .collect();
         SloWindows { classes, slot, started: Instant::now() }
     }

@@ -47,7 +47,11 @@ pub fn acceptor(cert_file: &Path, key_file: &Path) -> Result<tokio_rustls::TlsAc
         .collect::<Result<_, _>>()
         .map_err(pem_err("certificates", cert_file))?;
     if chain.is_empty() {
-        return Err(TlsSetupError::Pem { what: "certificates", path: cert_file.display().to_string(), message: "no certificate in file".into() });
+        return Err(TlsSetupError::Pem {
+            what: "certificates",
+            path: cert_file.display().to_string(),
+            message: "no certificate in file".into(),
+        });
     }
     let key = PrivateKeyDer::from_pem_file(key_file).map_err(pem_err("private key", key_file))?;
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
@@ -99,9 +103,7 @@ fn webpki(ca_file: Option<&Path>) -> Result<Arc<WebPkiServerVerifier>, TlsSetupE
     if roots.is_empty() {
         return Err(TlsSetupError::Roots("the CA list is empty (set upstream.ca_file)".into()));
     }
-    WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
-        .build()
-        .map_err(|e| TlsSetupError::Roots(e.to_string()))
+    WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider()).build().map_err(|e| TlsSetupError::Roots(e.to_string()))
 }
 
 /// sslmode prefer/require: encryption without authentication of the server, as libpq does. Any
@@ -111,13 +113,30 @@ fn webpki(ca_file: Option<&Path>) -> Result<Arc<WebPkiServerVerifier>, TlsSetupE
 struct AcceptAny(Arc<CryptoProvider>);
 
 impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(&self, _: &CertificateDer<'_>, _: &[CertificateDer<'_>], _: &ServerName<'_>, _: &[u8], _: UnixTime) -> Result<ServerCertVerified, rustls::Error> {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
         Ok(ServerCertVerified::assertion())
     }
-    fn verify_tls12_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         cert_key::verify(TlsVersion::V12, m, c, d, &self.0.signature_verification_algorithms)
     }
-    fn verify_tls13_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         cert_key::verify(TlsVersion::V13, m, c, d, &self.0.signature_verification_algorithms)
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -154,10 +173,20 @@ impl Verify {
 }
 
 impl ServerCertVerifier for Verify {
-    fn verify_server_cert(&self, ee: &CertificateDer<'_>, im: &[CertificateDer<'_>], name: &ServerName<'_>, ocsp: &[u8], now: UnixTime) -> Result<ServerCertVerified, rustls::Error> {
+    fn verify_server_cert(
+        &self,
+        ee: &CertificateDer<'_>,
+        im: &[CertificateDer<'_>],
+        name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
         let (mode, verdict) = match (self.check, self.webpki.verify_server_cert(ee, im, name, ocsp, now)) {
             (_, Ok(v)) => return Ok(v),
-            (Check::ChainOnly, Err(rustls::Error::InvalidCertificate(CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. }))) => {
+            (
+                Check::ChainOnly,
+                Err(rustls::Error::InvalidCertificate(CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. })),
+            ) => {
                 return Ok(ServerCertVerified::assertion());
             }
             (Check::ChainOnly, Err(e)) => ("verify-ca", e),
@@ -165,10 +194,20 @@ impl ServerCertVerifier for Verify {
         };
         Err(refusal::refusal(mode, ee, verdict, &self.roots, now))
     }
-    fn verify_tls12_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         self.webpki.verify_tls12_signature(m, c, d)
     }
-    fn verify_tls13_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         self.webpki.verify_tls13_signature(m, c, d)
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

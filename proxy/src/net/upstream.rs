@@ -93,7 +93,10 @@ impl Connector {
             tcp.read_u8().await
         })
         .await
-        .map_err(|_| ConnectError::Unreachable { addr: self.addr.clone(), reason: format!("no answer to SSLRequest within {:?} (upstream.connect_timeout)", self.timeout) })?
+        .map_err(|_| ConnectError::Unreachable {
+            addr: self.addr.clone(),
+            reason: format!("no answer to SSLRequest within {:?} (upstream.connect_timeout)", self.timeout),
+        })?
         .map_err(io_err)?;
         match answer {
             b'S' => {
@@ -101,7 +104,10 @@ impl Connector {
                     .map_err(|e| ConnectError::Tls { addr: self.addr.clone(), reason: e.to_string() })?;
                 let s = tokio::time::timeout(self.timeout, tls.connect(name, tcp))
                     .await
-                    .map_err(|_| ConnectError::Tls { addr: self.addr.clone(), reason: format!("timed out after {:?} (upstream.connect_timeout)", self.timeout) })?
+                    .map_err(|_| ConnectError::Tls {
+                        addr: self.addr.clone(),
+                        reason: format!("timed out after {:?} (upstream.connect_timeout)", self.timeout),
+                    })?
                     .map_err(|e| ConnectError::Tls { addr: self.addr.clone(), reason: super::tls::describe_handshake_error(&e) })?;
                 Ok(Stream::ClientTls(Box::new(s)))
             }

@@ -36,7 +36,10 @@ pub fn set_change(name: &str, value: &str, local: bool) -> SetChange {
     let (name, value) = match key.as_str() {
         "transaction" => return SetChange::Nothing,
         "role" => ("role".to_string(), rest.first().map(|r| identifier(r.trim_matches('\''))).filter(|r| r != "none")),
-        "time" => ("timezone".to_string(), rest.get(1..).map(|v| v.join(" ")).filter(|v| !v.is_empty() && !is_default(v) && !v.eq_ignore_ascii_case("local"))),
+        "time" => (
+            "timezone".to_string(),
+            rest.get(1..).map(|v| v.join(" ")).filter(|v| !v.is_empty() && !is_default(v) && !v.eq_ignore_ascii_case("local")),
+        ),
         "names" => ("client_encoding".to_string(), Some(joined()).filter(|v| !is_default(v))),
         "session" if rest.first().is_some_and(|w| w.eq_ignore_ascii_case("authorization")) => {
             ("session_authorization".to_string(), rest.get(1..).map(|v| v.join(" ")).filter(|v| !is_default(v)))
@@ -65,9 +68,6 @@ mod tests {
         assert_eq!(set_change("time", "SET TIME ZONE 'UTC'", false), assign("timezone", Some("'UTC'"), false));
         assert_eq!(set_change("local", "SET LOCAL TIME ZONE DEFAULT", false), assign("timezone", None, true));
         assert_eq!(set_change("transaction", "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE", false), SetChange::Nothing);
-        assert_eq!(
-            set_change("session", "SET SESSION AUTHORIZATION alice", false),
-            assign("session_authorization", Some("alice"), false)
-        );
+        assert_eq!(set_change("session", "SET SESSION AUTHORIZATION alice", false), assign("session_authorization", Some("alice"), false));
     }
 }

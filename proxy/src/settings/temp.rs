@@ -36,10 +36,8 @@ impl TempRelations {
     /// Notes every temporary relation `sql` creates: `CREATE [GLOBAL|LOCAL] TEMP[ORARY] TABLE |
     /// VIEW | SEQUENCE name`, `CREATE TABLE pg_temp.name` and `SELECT … INTO TEMP name`.
     pub fn note_created(&mut self, sql: &str) {
-        let words: Vec<&str> = sql
-            .split(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | ';' | ','))
-            .filter(|w| !w.is_empty())
-            .collect();
+        let words: Vec<&str> =
+            sql.split(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | ';' | ',')).filter(|w| !w.is_empty()).collect();
         let is = |i: usize, k: &str| words.get(i).is_some_and(|w| w.eq_ignore_ascii_case(k));
         let mut i = 0;
         while i < words.len() {

@@ -115,11 +115,7 @@ pub fn startup_options(options: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let pair = if a == "-c" {
-            it.next().map(String::as_str)
-        } else {
-            a.strip_prefix("-c").or_else(|| a.strip_prefix("--"))
-        };
+        let pair = if a == "-c" { it.next().map(String::as_str) } else { a.strip_prefix("-c").or_else(|| a.strip_prefix("--")) };
         if let Some((k, v)) = pair.and_then(|p| p.split_once('=')) {
             out.push((k.replace('-', "_").to_ascii_lowercase(), v.to_string()));
         }

@@ -93,11 +93,7 @@ impl Proxy {
 
     /// A libpq connection string (for psql) through the proxy.
     pub fn conninfo(&self, db: &str) -> String {
-        format!(
-            "host=127.0.0.1 port={} user={} dbname={db} sslmode=disable",
-            self.addr.port(),
-            test_support::postgres().superuser()
-        )
+        format!("host=127.0.0.1 port={} user={} dbname={db} sslmode=disable", self.addr.port(), test_support::postgres().superuser())
     }
 
     pub async fn stop(self) {
@@ -119,11 +115,7 @@ pub fn psql(conninfo: &str, args: &[&str]) -> (bool, String, String) {
         .args(args)
         .output()
         .expect("psql is needed for these tests: apt-get install -y postgresql-client-15");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 /// Reads the whole reply to a raw request until the server closes the connection.
@@ -335,9 +327,7 @@ pub async fn read_until_ready(s: &mut tokio::net::TcpStream, readies: usize) -> 
             out.push((tag, body));
         }
     };
-    tokio::time::timeout(std::time::Duration::from_secs(10), fut)
-        .await
-        .unwrap_or_else(|_| panic!("no ReadyForQuery within 10 s"));
+    tokio::time::timeout(std::time::Duration::from_secs(10), fut).await.unwrap_or_else(|_| panic!("no ReadyForQuery within 10 s"));
     out
 }
 
@@ -397,9 +387,8 @@ impl Observed {
 /// Connects and drives the connection with `poll_message`, recording every AsyncMessage.
 pub async fn connect_observed(url: &str) -> Observed {
     use tokio_postgres::AsyncMessage;
-    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
+    let (client, conn) =
+        tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
     let conn = Arc::new(std::sync::Mutex::new(conn));
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let (c2, s2) = (Arc::clone(&conn), Arc::clone(&seen));
@@ -431,11 +420,8 @@ pub async fn backend_gone(pid: i32, secs: u64) -> bool {
     eventually(secs, || {
         let c = &c;
         async move {
-            let n: i64 = c
-                .query_one("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", &[&pid])
-                .await
-                .expect("pg_stat_activity")
-                .get(0);
+            let n: i64 =
+                c.query_one("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", &[&pid]).await.expect("pg_stat_activity").get(0);
             n == 0
         }
     })
@@ -448,9 +434,7 @@ where
     F: std::future::Future<Output = T> + Send + 'static,
     T: Send + 'static,
 {
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(fut)
-    })
-    .join()
-    .expect("set-up thread panicked")
+    std::thread::spawn(move || tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(fut))
+        .join()
+        .expect("set-up thread panicked")
 }

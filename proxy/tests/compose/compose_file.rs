@@ -6,11 +6,48 @@ use super::*;
 /// Service keys of the Compose specification this stack may use (a typo is a problem, not a
 /// silently ignored key).
 pub(crate) const SERVICE_KEYS: &[&str] = &[
-    "image", "build", "command", "entrypoint", "environment", "env_file", "volumes", "ports", "expose",
-    "depends_on", "healthcheck", "restart", "deploy", "profiles", "hostname", "container_name", "networks",
-    "labels", "user", "working_dir", "stop_grace_period", "stop_signal", "shm_size", "ulimits", "mem_limit",
-    "cpus", "logging", "init", "read_only", "tmpfs", "cap_drop", "cap_add", "security_opt", "secrets",
-    "configs", "extra_hosts", "sysctls", "tty", "stdin_open", "platform", "pull_policy", "privileged",
+    "image",
+    "build",
+    "command",
+    "entrypoint",
+    "environment",
+    "env_file",
+    "volumes",
+    "ports",
+    "expose",
+    "depends_on",
+    "healthcheck",
+    "restart",
+    "deploy",
+    "profiles",
+    "hostname",
+    "container_name",
+    "networks",
+    "labels",
+    "user",
+    "working_dir",
+    "stop_grace_period",
+    "stop_signal",
+    "shm_size",
+    "ulimits",
+    "mem_limit",
+    "cpus",
+    "logging",
+    "init",
+    "read_only",
+    "tmpfs",
+    "cap_drop",
+    "cap_add",
+    "security_opt",
+    "secrets",
+    "configs",
+    "extra_hosts",
+    "sysctls",
+    "tty",
+    "stdin_open",
+    "platform",
+    "pull_policy",
+    "privileged",
 ];
 pub(crate) const TOP_KEYS: &[&str] = &["name", "services", "volumes", "networks", "configs", "secrets"];
 pub(crate) const CONDITIONS: &[&str] = &["service_started", "service_healthy", "service_completed_successfully"];
@@ -127,9 +164,8 @@ pub(crate) fn compose_problems(doc: &Yaml, dir: &Path, env_example: &str) -> Vec
             }
         }
         // env_file
-        for f in strings(&s["env_file"]).into_iter().chain(
-            s["env_file"].as_vec().into_iter().flatten().filter_map(|e| scalar(&e["path"])),
-        ) {
+        for f in strings(&s["env_file"]).into_iter().chain(s["env_file"].as_vec().into_iter().flatten().filter_map(|e| scalar(&e["path"])))
+        {
             if f == ".env" || f.ends_with("/.env") {
                 if !dir.join(format!("{f}.example")).is_file() {
                     p.push(format!("{name}: env_file `{f}` has no committed `{f}.example`"));

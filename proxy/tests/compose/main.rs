@@ -9,11 +9,11 @@
 //! tests feed the same checks broken input, so a check that stopped finding anything would fail.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // a panic here is a failed test, not a crashed proxy
 
+pub(crate) use citus_proxy::config::{self, keys::KEYS, Overrides};
 pub(crate) use std::collections::{BTreeMap, BTreeSet};
 pub(crate) use std::path::{Path, PathBuf};
 pub(crate) use std::process::Command;
 pub(crate) use std::time::Duration;
-pub(crate) use citus_proxy::config::{self, keys::KEYS, Overrides};
 pub(crate) use yaml_rust2::{Yaml, YamlLoader};
 
 mod support;

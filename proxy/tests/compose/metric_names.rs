@@ -160,9 +160,8 @@ pub(crate) fn lex(expr: &str) -> Vec<Tok> {
     out
 }
 
-pub(crate) const AGGREGATIONS: &[&str] = &[
-    "sum", "min", "max", "avg", "count", "stddev", "stdvar", "topk", "bottomk", "quantile", "count_values", "group",
-];
+pub(crate) const AGGREGATIONS: &[&str] =
+    &["sum", "min", "max", "avg", "count", "stddev", "stdvar", "topk", "bottomk", "quantile", "count_values", "group"];
 pub(crate) const KEYWORDS: &[&str] = &["and", "or", "unless", "bool", "offset", "inf", "nan", "Inf", "NaN"];
 pub(crate) const GROUPING: &[&str] = &["by", "without", "on", "ignoring", "group_left", "group_right"];
 /// Prometheus' own series, allowed besides the proxy's.
@@ -397,7 +396,9 @@ pub(crate) fn dashboard_loads_and_uses_documented_metrics() {
             let (metric, label) = args.rsplit_once(',').unwrap_or(("", args));
             let label = label.trim();
             match resolve(metric.trim(), &doc) {
-                Ok((m, _)) if !m.labels.contains(label) => p.push(format!("variable `{}`: `{}` has no label `{label}`", var["name"], metric.trim())),
+                Ok((m, _)) if !m.labels.contains(label) => {
+                    p.push(format!("variable `{}`: `{}` has no label `{label}`", var["name"], metric.trim()))
+                }
                 Ok(_) => {}
                 Err(e) => p.push(format!("variable `{}`: {e}", var["name"])),
             }
@@ -444,9 +445,11 @@ pub(crate) fn dashboard_loads_and_uses_documented_metrics() {
     }
     let providers = yaml_doc(&read(&dir.join("provisioning/dashboards/dashboards.yml")), "dashboards/dashboards.yml");
     let path = scalar(&providers["providers"][0]["options"]["path"]).unwrap_or_default();
-    let mounted = mounts(&compose["services"]["grafana"])
-        .into_iter()
-        .any(|m| m.bind && m.target.trim_end_matches('/') == path.trim_end_matches('/') && compose_dir().join(&m.source).join("citus-proxy.json").is_file());
+    let mounted = mounts(&compose["services"]["grafana"]).into_iter().any(|m| {
+        m.bind
+            && m.target.trim_end_matches('/') == path.trim_end_matches('/')
+            && compose_dir().join(&m.source).join("citus-proxy.json").is_file()
+    });
     if !mounted {
         p.push(format!("the dashboards provider reads `{path}`, which grafana does not mount from a directory holding citus-proxy.json"));
     }

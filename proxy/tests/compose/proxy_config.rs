@@ -29,7 +29,10 @@ pub(crate) fn proxy_toml_loads_with_the_proxys_loader() {
     };
     let url = c.upstream_url();
     if url.host != "coordinator" || url.password.as_deref() != example.get("POSTGRES_PASSWORD").map(String::as_str) {
-        p.push(format!("proxy: the upstream should be the coordinator, with POSTGRES_PASSWORD from the env file (got host {:?})", url.host));
+        p.push(format!(
+            "proxy: the upstream should be the coordinator, with POSTGRES_PASSWORD from the env file (got host {:?})",
+            url.host
+        ));
     }
     if file_only.upstream_url().password.is_some() {
         p.push("compose/proxy/citus-proxy.toml: no password in the file; compose passes it in CITUS_PROXY_UPSTREAM_URL".into());
@@ -38,7 +41,9 @@ pub(crate) fn proxy_toml_loads_with_the_proxys_loader() {
     // The config file the proxy reads is the one mounted from the repository.
     match env.get("CITUS_PROXY_CONFIG") {
         Some(path) => {
-            let mounted = mounts(proxy).into_iter().any(|m| m.bind && &m.target == path && dir.join(&m.source) == dir.join("./proxy/citus-proxy.toml"));
+            let mounted = mounts(proxy)
+                .into_iter()
+                .any(|m| m.bind && &m.target == path && dir.join(&m.source) == dir.join("./proxy/citus-proxy.toml"));
             if !mounted {
                 p.push(format!("proxy: CITUS_PROXY_CONFIG={path} is not compose/proxy/citus-proxy.toml mounted"));
             }

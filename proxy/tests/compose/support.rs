@@ -43,9 +43,7 @@ pub(crate) fn scalar(y: &Yaml) -> Option<String> {
 }
 
 pub(crate) fn hash_entries(y: &Yaml) -> Vec<(String, &Yaml)> {
-    y.as_hash()
-        .map(|h| h.iter().filter_map(|(k, v)| scalar(k).map(|k| (k, v))).collect())
-        .unwrap_or_default()
+    y.as_hash().map(|h| h.iter().filter_map(|(k, v)| scalar(k).map(|k| (k, v))).collect()).unwrap_or_default()
 }
 
 pub(crate) fn strings(y: &Yaml) -> Vec<String> {

@@ -1,7 +1,7 @@
 //! Shared state of one statement's walk: relations, scopes, column slots, conjuncts.
 
 use super::info::InfoAcc;
-use super::model::{ColId, ColSlot, Conj, Link, LinkTarget, Model, Pred, Rel, RelId, RelSource, RegionId, Scope, ScopeId};
+use super::model::{ColId, ColSlot, Conj, Link, LinkTarget, Model, Pred, RegionId, Rel, RelId, RelSource, Scope, ScopeId};
 use sqlparser::ast::{Ident, ObjectName, ObjectNamePart, Query};
 
 /// A CTE visible while walking a query.

@@ -4,8 +4,8 @@ use super::builder::{fold, name_parts, Builder};
 use super::model::{Dml, InsertSource, RelSource, RowValue, SetValue};
 use super::query::OutSrc;
 use sqlparser::ast::{
-    AssignmentTarget, Delete, Expr, FromTable, Insert, OnConflictAction, OnInsert, SelectItem, SetExpr, TableFactor,
-    TableObject, Update, UpdateTableFromKind,
+    AssignmentTarget, Delete, Expr, FromTable, Insert, OnConflictAction, OnInsert, SelectItem, SetExpr, TableFactor, TableObject, Update,
+    UpdateTableFromKind,
 };
 
 impl<'a> Builder<'a> {
@@ -57,9 +57,9 @@ impl<'a> Builder<'a> {
                     let r = self.new_region();
                     let out = self.query(q, None, r);
                     match out.outputs {
-                        Some(o) => InsertSource::Select(
-                            o.into_iter().map(|(_, s)| if let OutSrc::Col(c) = s { Some(c) } else { None }).collect(),
-                        ),
+                        Some(o) => {
+                            InsertSource::Select(o.into_iter().map(|(_, s)| if let OutSrc::Col(c) = s { Some(c) } else { None }).collect())
+                        }
                         None => {
                             self.giveup("INSERT … SELECT * (output columns not listed)");
                             InsertSource::Select(Vec::new())

@@ -5,8 +5,7 @@ use super::builder::{fold, name_parts, Builder};
 use super::model::{ArithOp, CastTarget, ColId, Pred, RegionId, ScopeId, ValueExpr};
 use crate::types::PgType;
 use sqlparser::ast::{
-    BinaryOperator, CastKind, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, InTarget, UnaryOperator,
-    Value,
+    BinaryOperator, CastKind, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, InTarget, UnaryOperator, Value,
 };
 
 /// A cast target type from the AST (unknown names map to `Other(0)`).
@@ -152,15 +151,13 @@ impl<'a> Builder<'a> {
                     }
                 }
             }
-            Expr::AnyOp { left, compare_op: BinaryOperator::Eq, right, .. } => {
-                match (self.col_of(left, scope), self.value_of(right)) {
-                    (Some(c), Some(v)) => Pred::AnyEq(c, v),
-                    _ => {
-                        self.walk_expr(e, scope, region);
-                        Pred::Opaque
-                    }
+            Expr::AnyOp { left, compare_op: BinaryOperator::Eq, right, .. } => match (self.col_of(left, scope), self.value_of(right)) {
+                (Some(c), Some(v)) => Pred::AnyEq(c, v),
+                _ => {
+                    self.walk_expr(e, scope, region);
+                    Pred::Opaque
                 }
-            }
+            },
             Expr::Value(v) => match &v.value {
                 Value::Boolean(b) => Pred::Const(Some(*b)),
                 Value::Null => Pred::Const(None),

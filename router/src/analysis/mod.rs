@@ -37,14 +37,24 @@ pub enum StatementKind {
     Write,
     Ddl,
     Utility,
-    Transaction { control: TxControl },
+    Transaction {
+        control: TxControl,
+    },
     CopyFrom,
     CopyTo,
-    Set { name: String, value: String, local: bool },
+    Set {
+        name: String,
+        value: String,
+        local: bool,
+    },
     /// A SELECT calling a Citus UDF that changes metadata (create_distributed_table, …).
-    CitusMetadataCall { function: String },
+    CitusMetadataCall {
+        function: String,
+    },
     /// The text could not be parsed; `first_word` is the statement's first keyword.
-    Unparsed { first_word: String },
+    Unparsed {
+        first_word: String,
+    },
 }
 
 impl StatementKind {

@@ -57,12 +57,20 @@ pub(crate) enum Pred {
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum RelSource {
-    Base { schema: Option<Box<str>>, name: Box<str> },
+    Base {
+        schema: Option<Box<str>>,
+        name: Box<str>,
+    },
     /// A subquery, CTE reference or pulled-up IN sublink; `outputs` are its column names
     /// (None when they cannot be listed, e.g. `SELECT *`).
-    Derived { outputs: Option<Vec<Box<str>>>, star_of: Option<RelId> },
+    Derived {
+        outputs: Option<Vec<Box<str>>>,
+        star_of: Option<RelId>,
+    },
     /// A function in FROM, VALUES, …: only its alias columns are known.
-    Opaque { columns: Option<Vec<Box<str>>> },
+    Opaque {
+        columns: Option<Vec<Box<str>>>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

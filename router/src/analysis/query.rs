@@ -3,11 +3,11 @@
 
 use super::builder::{fold, name_parts, Builder, CteDef};
 use super::model::{ColId, LinkTarget, Pred, RegionId, RelId, RelSource, ScopeId, ValueExpr};
-use super::shape_of::{is_simple, pushdown_ok};
 use super::query_util::{contains_aggregate, count_word, output_name, split_and, star_source};
+use super::shape_of::{is_simple, pushdown_ok};
 use sqlparser::ast::{
-    Cte, CteAsMaterialized, Expr, GroupByExpr, InTarget, Join, JoinConstraint, JoinOperator, Query, Select, SelectItem,
-    SetExpr, TableAlias, TableFactor, TableWithJoins,
+    Cte, CteAsMaterialized, Expr, GroupByExpr, InTarget, Join, JoinConstraint, JoinOperator, Query, Select, SelectItem, SetExpr,
+    TableAlias, TableFactor, TableWithJoins,
 };
 
 /// What an output column of a query is made of.
@@ -274,7 +274,14 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn base_rel(&mut self, schema: Option<Box<str>>, name: Box<str>, alias: Option<&TableAlias>, scope: ScopeId, region: RegionId) -> RelId {
+    fn base_rel(
+        &mut self,
+        schema: Option<Box<str>>,
+        name: Box<str>,
+        alias: Option<&TableAlias>,
+        scope: ScopeId,
+        region: RegionId,
+    ) -> RelId {
         self.info.table(schema.as_deref(), &name);
         let visible = alias.map(|a| fold(&a.name)).unwrap_or_else(|| name.clone());
         self.add_rel(RelSource::Base { schema, name }, region, Some((scope, visible)))
@@ -381,9 +388,10 @@ impl<'a> Builder<'a> {
         let pushdown = pushdown_ok(q);
         let inner_region = if simple { region } else { self.new_region() };
         let out = self.query(q, Some(scope), inner_region);
-        let names: Option<Vec<Box<str>>> = out.outputs.as_ref().map(|o| {
-            o.iter().enumerate().map(|(i, (n, _))| alias_cols.get(i).cloned().unwrap_or_else(|| n.clone())).collect()
-        });
+        let names: Option<Vec<Box<str>>> = out
+            .outputs
+            .as_ref()
+            .map(|o| o.iter().enumerate().map(|(i, (n, _))| alias_cols.get(i).cloned().unwrap_or_else(|| n.clone())).collect());
         let names = if names.is_none() && !alias_cols.is_empty() { Some(alias_cols.to_vec()) } else { names };
         let star_of = if names.is_none() { star_source(q, self.m.scopes.get(out.scope).map(|s| s.members.as_slice())) } else { None };
         let rel = self.add_rel(RelSource::Derived { outputs: names.clone(), star_of }, region, member);

@@ -23,9 +23,7 @@ pub(crate) fn split_and(e: &Expr) -> Vec<&Expr> {
                 stack.push(right);
                 stack.push(left);
             }
-            Expr::Nested(inner) if matches!(**inner, Expr::BinaryOp { op: sqlparser::ast::BinaryOperator::And, .. }) => {
-                stack.push(inner)
-            }
+            Expr::Nested(inner) if matches!(**inner, Expr::BinaryOp { op: sqlparser::ast::BinaryOperator::And, .. }) => stack.push(inner),
             other => out.push(other),
         }
     }

@@ -137,8 +137,8 @@ fn analyze_one(stmt: &Statement) -> (StatementInfo, usize) {
             let text = other.to_string();
             let first = text.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
             match first.as_str() {
-                "CREATE" | "ALTER" | "DROP" | "COMMENT" | "GRANT" | "REVOKE" | "REINDEX" | "CLUSTER" | "SECURITY"
-                | "REFRESH" | "RENAME" => StatementKind::Ddl,
+                "CREATE" | "ALTER" | "DROP" | "COMMENT" | "GRANT" | "REVOKE" | "REINDEX" | "CLUSTER" | "SECURITY" | "REFRESH"
+                | "RENAME" => StatementKind::Ddl,
                 _ => StatementKind::Utility,
             }
         }

@@ -3,9 +3,7 @@
 
 mod sql;
 
-pub use sql::{
-    COLUMNS_SQL, FINGERPRINT_SQL, NODES_SQL, PARTITIONS_SQL, PLACEMENTS_SQL, PLAIN_FINGERPRINT_SQL, RELATIONS_SQL, SHARDS_SQL,
-};
+pub use sql::{COLUMNS_SQL, FINGERPRINT_SQL, NODES_SQL, PARTITIONS_SQL, PLACEMENTS_SQL, PLAIN_FINGERPRINT_SQL, RELATIONS_SQL, SHARDS_SQL};
 
 use crate::error::CatalogError;
 use serde::Serialize;
@@ -145,9 +143,7 @@ impl PartitionRow {
             'r' => PartMethod::Range,
             'a' => PartMethod::Append,
             'n' => PartMethod::None,
-            other => {
-                return Err(CatalogError::BadValue { row: c.row, column: "partmethod", value: other.to_string() })
-            }
+            other => return Err(CatalogError::BadValue { row: c.row, column: "partmethod", value: other.to_string() }),
         };
         Ok(PartitionRow {
             schema: c.text(0, "schema")?,

@@ -35,7 +35,6 @@ impl BindCache {
         }
         fresh
     }
-
 }
 
 /// A copy of an analysis starts with nothing cached.

@@ -2,9 +2,9 @@
 //! then apply Citus's planner outcomes (router → single task; else fan-out, or the errors it
 //! raises for joins it cannot push down).
 
+use super::bind_cache::bound;
 use super::insert::decide_insert;
 use super::prune::{node_addrs, prune, qualified, shard_ref, Pruned};
-use super::bind_cache::bound;
 use super::restrict::{region_false, Classes, Ctx, KeySet};
 use super::values::Bindings;
 use crate::analysis::model::{Dml, RelId, RelSource, SetValue};
@@ -141,14 +141,12 @@ pub(crate) fn general(ctx: &Ctx<'_, '_>, topo: &Topology, exclude: Option<RelId>
     if has_catalog {
         return Outcome::unknown("joins Citus tables with catalog relations");
     }
-    let ref_shards: Vec<ShardRef> =
-        refs.iter().filter_map(|(_, t)| t.only_shard().map(|s| shard_ref(topo, t, s))).collect();
+    let ref_shards: Vec<ShardRef> = refs.iter().filter_map(|(_, t)| t.only_shard().map(|s| shard_ref(topo, t, s))).collect();
     if !citus_local.is_empty() {
         if dist > 0 {
             return Outcome::unknown("joins a Citus local table with distributed tables");
         }
-        let mut shards: Vec<ShardRef> =
-            citus_local.iter().filter_map(|(_, t)| t.only_shard().map(|s| shard_ref(topo, t, s))).collect();
+        let mut shards: Vec<ShardRef> = citus_local.iter().filter_map(|(_, t)| t.only_shard().map(|s| shard_ref(topo, t, s))).collect();
         shards.extend(ref_shards);
         return Outcome::new(Route::Local { shards }, "Citus local tables live on the coordinator");
     }

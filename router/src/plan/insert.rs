@@ -29,7 +29,10 @@ pub(crate) fn decide_insert(ctx: &Ctx<'_, '_>, topo: &Topology) -> Outcome {
                 // Citus runs the SELECT as a distributed query and inserts its rows on the
                 // coordinator: the distributed work is the SELECT's.
                 Route::SingleShard { .. } | Route::MultiShard { .. } | Route::Reference { .. } | Route::ZeroShard | Route::Error { .. } => {
-                    Outcome { route: src.route, reason: format!("INSERT into a local table, its SELECT pulled to the coordinator: {}", src.reason) }
+                    Outcome {
+                        route: src.route,
+                        reason: format!("INSERT into a local table, its SELECT pulled to the coordinator: {}", src.reason),
+                    }
                 }
                 _ => Outcome::unknown(format!("INSERT into a local table from Citus tables: {}", src.reason)),
             };
@@ -129,7 +132,10 @@ fn values(
             let mut nodes: Vec<String> = refs.iter().flat_map(|r| r.nodes.clone()).collect();
             nodes.sort();
             nodes.dedup();
-            Outcome::new(Route::MultiShard { tasks: Some(refs.len()), shards: refs, nodes }, format!("{} rows over {} shards", rows.len(), many.len()))
+            Outcome::new(
+                Route::MultiShard { tasks: Some(refs.len()), shards: refs, nodes },
+                format!("{} rows over {} shards", rows.len(), many.len()),
+            )
         }
     }
 }
@@ -147,9 +153,9 @@ fn insert_select(ctx: &Ctx<'_, '_>, topo: &Topology, t: &CitusTable, pos: Option
         Route::SingleShard { shards, node } => {
             let fed = pos.and_then(|p| outputs.get(p).copied().flatten()).and_then(|c| ctx.bound.col(c));
             let source_key = fed.and_then(|(rel, col)| match ctx.bound.rel(rel) {
-                Some(Relation::Citus(id)) => topo
-                    .table(id)
-                    .filter(|s| s.colocation_id == t.colocation_id && s.dist_column.as_ref().is_some_and(|d| d.name == col)),
+                Some(Relation::Citus(id)) => {
+                    topo.table(id).filter(|s| s.colocation_id == t.colocation_id && s.dist_column.as_ref().is_some_and(|d| d.name == col))
+                }
                 _ => None,
             });
             let (Some(source), Some(first)) = (source_key, shards.first()) else {

@@ -8,5 +8,5 @@ mod resolve;
 mod restrict;
 pub(crate) mod values;
 
-pub(crate) use decide::{decide, Outcome};
 pub(crate) use bind_cache::{bound, BindCache};
+pub(crate) use decide::{decide, Outcome};

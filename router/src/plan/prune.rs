@@ -81,7 +81,9 @@ pub(crate) fn prune<'t>(topo: &Topology, t: &'t CitusTable, ks: &KeySet, explain
                     }
                     _ => {
                         p.unknown = true;
-                        p.note(|| format!("{name}.{key} = {}: hash not known for certain (type not ported, collation or typmod)", d.display()));
+                        p.note(|| {
+                            format!("{name}.{key} = {}: hash not known for certain (type not ported, collation or typmod)", d.display())
+                        });
                     }
                 }
             }

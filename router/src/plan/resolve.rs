@@ -130,8 +130,7 @@ fn resolve_col(
     if let Some((a, b)) = slot.among {
         // Only relations visible in the scope (not those inside a derived table on that side).
         let visible = |r: &RelId| m.scopes.get(slot.scope).is_some_and(|s| s.members.iter().any(|(_, x)| x == r));
-        let yes: Vec<RelId> =
-            (a..b).filter(visible).filter(|r| has_column(m, topo, rels, *r, &slot.name) == Has::Yes).collect();
+        let yes: Vec<RelId> = (a..b).filter(visible).filter(|r| has_column(m, topo, rels, *r, &slot.name) == Has::Yes).collect();
         return match yes.as_slice() {
             [r] => Some((*r, col)),
             _ => None,
@@ -180,11 +179,5 @@ pub(crate) fn bind(m: &Model, topo: &Topology, search_path: &[&str]) -> Binding 
         .collect();
     let mut correlated = m.correlated.clone();
     let cols = (0..m.cols.len()).map(|c| resolve_col(m, topo, &rels, &mut correlated, c, 0)).collect();
-    Binding {
-        snapshot: topo.identity().tag(),
-        search_path: search_path.iter().map(|s| Box::from(*s)).collect(),
-        rels,
-        cols,
-        correlated,
-    }
+    Binding { snapshot: topo.identity().tag(), search_path: search_path.iter().map(|s| Box::from(*s)).collect(), rels, cols, correlated }
 }

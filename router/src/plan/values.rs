@@ -210,11 +210,9 @@ impl Bindings<'_> {
                 };
                 int_result(r, t)
             }
-            ValueExpr::Array(items) => items
-                .iter()
-                .map(|i| self.eval(i, Want { ty: want.ty, array: false }))
-                .collect::<Result<Vec<_>, _>>()
-                .map(Value::Array),
+            ValueExpr::Array(items) => {
+                items.iter().map(|i| self.eval(i, Want { ty: want.ty, array: false })).collect::<Result<Vec<_>, _>>().map(Value::Array)
+            }
         }
     }
 
@@ -231,19 +229,13 @@ impl Bindings<'_> {
     pub fn key_array(&self, e: &ValueExpr, key: PgType) -> Result<Option<Vec<Datum>>, String> {
         match self.eval(e, Want { ty: key, array: true })? {
             Value::Null => Ok(None),
-            Value::Array(items) => items
-                .iter()
-                .filter(|i| **i != Value::Null)
-                .map(|i| coerce(i, key))
-                .collect::<Result<Vec<_>, _>>()
-                .map(Some),
+            Value::Array(items) => {
+                items.iter().filter(|i| **i != Value::Null).map(|i| coerce(i, key)).collect::<Result<Vec<_>, _>>().map(Some)
+            }
             Value::Unknown(s) => match text_array(&s, None)? {
-                Value::Array(items) => items
-                    .iter()
-                    .filter(|i| **i != Value::Null)
-                    .map(|i| coerce(i, key))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map(Some),
+                Value::Array(items) => {
+                    items.iter().filter(|i| **i != Value::Null).map(|i| coerce(i, key)).collect::<Result<Vec<_>, _>>().map(Some)
+                }
                 _ => Err("not an array".into()),
             },
             _ => Err("= ANY of a non-array value".into()),

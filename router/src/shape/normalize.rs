@@ -62,9 +62,33 @@ enum Prev {
 fn is_expr_keyword(w: &[u8]) -> bool {
     matches!(
         w,
-        b"select" | b"where" | b"and" | b"or" | b"not" | b"in" | b"values" | b"when" | b"then" | b"else" | b"like"
-            | b"ilike" | b"between" | b"is" | b"on" | b"having" | b"limit" | b"offset" | b"returning" | b"distinct"
-            | b"by" | b"any" | b"all" | b"some" | b"from" | b"case" | b"set"
+        b"select"
+            | b"where"
+            | b"and"
+            | b"or"
+            | b"not"
+            | b"in"
+            | b"values"
+            | b"when"
+            | b"then"
+            | b"else"
+            | b"like"
+            | b"ilike"
+            | b"between"
+            | b"is"
+            | b"on"
+            | b"having"
+            | b"limit"
+            | b"offset"
+            | b"returning"
+            | b"distinct"
+            | b"by"
+            | b"any"
+            | b"all"
+            | b"some"
+            | b"from"
+            | b"case"
+            | b"set"
     )
 }
 
@@ -416,7 +440,10 @@ mod tests {
         assert!(n.shape.contains("numeric(10,2)"), "{}", n.shape);
         assert!(n.shape.contains("E'a\\'b'"), "{}", n.shape);
         assert_eq!(n.literals.len(), 1);
-        assert_eq!(n.literals[0].value("SELECT uuid 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', x::numeric(10,2), E'a\\'b' FROM t WHERE k = 'x''y'"), "x'y");
+        assert_eq!(
+            n.literals[0].value("SELECT uuid 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', x::numeric(10,2), E'a\\'b' FROM t WHERE k = 'x''y'"),
+            "x'y"
+        );
     }
 
     #[test]

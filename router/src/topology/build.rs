@@ -71,11 +71,9 @@ impl Topology {
         for p in &rows.partitions {
             let key = (p.schema.clone(), p.table.clone());
             let dist_column = match (&p.dist_column, p.dist_type) {
-                (Some(name), Some(ty)) => Some(DistColumn {
-                    name: name.clone(),
-                    ty: PgType::from_oid(ty),
-                    hashable: p.collation_deterministic.unwrap_or(true),
-                }),
+                (Some(name), Some(ty)) => {
+                    Some(DistColumn { name: name.clone(), ty: PgType::from_oid(ty), hashable: p.collation_deterministic.unwrap_or(true) })
+                }
                 _ => None,
             };
             let kind = kind_of(p.method, p.repmodel, p.colocation_id);
@@ -108,8 +106,7 @@ impl Topology {
             let mut shard = Shard { id: s.shard_id, hash_range: None, int_range: None, index: 0, nodes };
             match table.kind {
                 TableKind::Hash => {
-                    shard.hash_range =
-                        Some((parse_i32(&s.min_value, "min", s.shard_id)?, parse_i32(&s.max_value, "max", s.shard_id)?));
+                    shard.hash_range = Some((parse_i32(&s.min_value, "min", s.shard_id)?, parse_i32(&s.max_value, "max", s.shard_id)?));
                 }
                 TableKind::Range | TableKind::Append => {
                     let int = |v: &Option<String>| v.as_deref().and_then(|x| x.trim().parse::<i64>().ok());
@@ -129,10 +126,8 @@ impl Topology {
             }
             table.uniform = is_uniform(&table.shards);
             if table.kind == TableKind::Hash && !covers_hash_space(&table.shards) {
-                topo.warnings.push(format!(
-                    "{}.{}: shard ranges leave gaps or overlap; lookups outside them are unknown",
-                    table.schema, table.name
-                ));
+                topo.warnings
+                    .push(format!("{}.{}: shard ranges leave gaps or overlap; lookups outside them are unknown", table.schema, table.name));
             }
         }
         for r in &rows.relations {

@@ -92,9 +92,7 @@ pub fn coerce(v: &Value, target: PgType) -> Result<Datum, String> {
         (Value::Int(i, _), PgType::Float8) => Ok(Datum::Float8(*i as f64)),
         (Value::Int(i, _), PgType::Float4) => Ok(Datum::Float4(*i as f32)),
         (Value::Int(..), PgType::Numeric | PgType::Other(_)) => Ok(Datum::Unhashable),
-        (Value::Numeric(s), t) if t.is_integer() => {
-            int_datum(round_numeric(s).ok_or_else(|| format!("cannot round {s}"))?, t)
-        }
+        (Value::Numeric(s), t) if t.is_integer() => int_datum(round_numeric(s).ok_or_else(|| format!("cannot round {s}"))?, t),
         (Value::Numeric(s), PgType::Float8) => s.parse().map(Datum::Float8).map_err(|_| format!("bad number {s}")),
         (Value::Numeric(s), PgType::Float4) => s.parse().map(Datum::Float4).map_err(|_| format!("bad number {s}")),
         (Value::Numeric(_), PgType::Numeric | PgType::Other(_)) => Ok(Datum::Unhashable),
@@ -180,10 +178,7 @@ mod tests {
         assert!(coerce(&Value::Unknown("42.5".into()), PgType::Int8).is_err());
         assert_eq!(coerce(&Value::Int(7, PgType::Int8), PgType::Int4), Ok(Datum::Int4(7)));
         assert!(coerce(&Value::Int(1 << 40, PgType::Int8), PgType::Int4).is_err());
-        assert_eq!(
-            coerce(&Value::Text("ab  ".into(), PgType::BpChar), PgType::Text),
-            Ok(Datum::Text("ab".into()))
-        );
+        assert_eq!(coerce(&Value::Text("ab  ".into(), PgType::BpChar), PgType::Text), Ok(Datum::Text("ab".into())));
         assert_eq!(coerce(&Value::Float(2.5, PgType::Float8), PgType::Int8), Ok(Datum::Int8(2)));
     }
 }

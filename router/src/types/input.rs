@@ -179,9 +179,7 @@ fn parse_float(s: &str, ty: &str) -> Result<f64, String> {
         "nan" => f64::NAN,
         "infinity" | "+infinity" | "inf" | "+inf" => f64::INFINITY,
         "-infinity" | "-inf" => f64::NEG_INFINITY,
-        _ if lower.contains("inf") || lower.contains("nan") => {
-            return Err(format!("invalid input syntax for type {ty}: \"{s}\""))
-        }
+        _ if lower.contains("inf") || lower.contains("nan") => return Err(format!("invalid input syntax for type {ty}: \"{s}\"")),
         _ => t.parse::<f64>().map_err(|_| format!("invalid input syntax for type {ty}: \"{s}\""))?,
     };
     Ok(v)

@@ -2,9 +2,7 @@
 //! text rows the proxy would fetch with the catalog queries, then into a Topology.
 #![allow(dead_code)]
 
-use citus_proxy_router::catalog::{
-    partkey_field, CatalogRows, ColumnRow, NodeRow, PartitionRow, PlacementRow, RelationRow, ShardRow,
-};
+use citus_proxy_router::catalog::{partkey_field, CatalogRows, ColumnRow, NodeRow, PartitionRow, PlacementRow, RelationRow, ShardRow};
 use citus_proxy_router::Topology;
 use std::collections::HashMap;
 
@@ -23,11 +21,7 @@ pub fn tsv(name: &str) -> Vec<HashMap<String, Option<String>>> {
         .filter(|l| !l.is_empty())
         .map(|l| {
             let fields: Vec<&str> = l.split('\t').collect();
-            header
-                .iter()
-                .enumerate()
-                .map(|(i, h)| (h.clone(), fields.get(i).filter(|v| !v.is_empty()).map(|v| v.to_string())))
-                .collect()
+            header.iter().enumerate().map(|(i, h)| (h.clone(), fields.get(i).filter(|v| !v.is_empty()).map(|v| v.to_string()))).collect()
         })
         .collect()
 }
@@ -66,9 +60,8 @@ pub fn catalog_rows() -> CatalogRows {
         let table = get(&r, "logicalrelid").unwrap_or_default();
         let partkey = get(&r, "partkey");
         let attnum = partkey.and_then(|p| partkey_field(p, "varattno"));
-        let col = attnum.and_then(|a| {
-            columns.iter().find(|c| get(c, "relname") == Some(table) && get(c, "attnum") == Some(a.to_string().as_str()))
-        });
+        let col = attnum
+            .and_then(|a| columns.iter().find(|c| get(c, "relname") == Some(table) && get(c, "attnum") == Some(a.to_string().as_str())));
         let collation = partkey.and_then(|p| partkey_field(p, "varcollid")).map(|c| c.to_string());
         let cols = [
             Some("public".to_string()),

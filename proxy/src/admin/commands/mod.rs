@@ -15,15 +15,12 @@ use crate::wire::error_response::{encode, Severity};
 
 use super::result::ResultSet;
 
-const HELP: &str = "SHOW STATS | SHOW CLIENTS | SHOW SERVERS | SHOW ROUTES | SHOW SLO | SHOW CLUSTER | SHOW CACHE | SHOW CONFIG | RELOAD | FLUSH CACHE";
+const HELP: &str =
+    "SHOW STATS | SHOW CLIENTS | SHOW SERVERS | SHOW ROUTES | SHOW SLO | SHOW CLUSTER | SHOW CACHE | SHOW CONFIG | RELOAD | FLUSH CACHE";
 
 /// Runs one console command, appending its messages (results or an error) to `out`.
 pub async fn run(ctx: &Context, sql: &str, out: &mut Vec<u8>) {
-    let words: Vec<String> = sql
-        .trim_end_matches(';')
-        .split_whitespace()
-        .map(|w| w.to_ascii_uppercase())
-        .collect();
+    let words: Vec<String> = sql.trim_end_matches(';').split_whitespace().map(|w| w.to_ascii_uppercase()).collect();
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
     let sets: Result<Vec<ResultSet>, String> = match words.as_slice() {
         [] => Ok(Vec::new()),

@@ -57,11 +57,7 @@ pub(crate) fn verify(
 /// The DER SubjectPublicKeyInfo of a certificate of any version.
 pub(crate) fn subject_public_key_info(cert: &CertificateDer<'_>) -> Result<SubjectPublicKeyInfoDer<'static>, rustls::Error> {
     let parsed = x509_cert::Certificate::from_der(cert.as_ref()).map_err(|_| CertificateError::BadEncoding)?;
-    let spki = parsed
-        .tbs_certificate
-        .subject_public_key_info
-        .to_der()
-        .map_err(|_| CertificateError::BadEncoding)?;
+    let spki = parsed.tbs_certificate.subject_public_key_info.to_der().map_err(|_| CertificateError::BadEncoding)?;
     Ok(SubjectPublicKeyInfoDer::from(spki))
 }
 
@@ -94,10 +90,7 @@ mod tests {
     }
 
     fn sign(key: &PrivateKeyDer<'_>, scheme: SignatureScheme, message: &[u8]) -> DigitallySignedStruct {
-        let signer = rustls::crypto::ring::sign::any_supported_type(key)
-            .expect("signing key")
-            .choose_scheme(&[scheme])
-            .expect("scheme");
+        let signer = rustls::crypto::ring::sign::any_supported_type(key).expect("signing key").choose_scheme(&[scheme]).expect("scheme");
         let signature = signer.sign(message).expect("sign");
         // The struct as it travels in a handshake: scheme, then a u16-length-prefixed signature.
         let mut wire = u16::from(scheme).to_be_bytes().to_vec();
@@ -159,6 +152,9 @@ mod tests {
             DigitallySignedStruct::read(&mut Reader::init(&wire)).expect("dss")
         };
         let junk = CertificateDer::from(vec![0x30, 0x03, 0x02, 0x01, 0x00]);
-        assert!(matches!(verify(TlsVersion::V13, MESSAGE, &junk, &dss, &algorithms()), Err(rustls::Error::InvalidCertificate(CertificateError::BadEncoding))));
+        assert!(matches!(
+            verify(TlsVersion::V13, MESSAGE, &junk, &dss, &algorithms()),
+            Err(rustls::Error::InvalidCertificate(CertificateError::BadEncoding))
+        ));
     }
 }

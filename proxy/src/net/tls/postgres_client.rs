@@ -12,7 +12,10 @@ use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 
 /// Connects with `pg`'s sslmode and `tls` (None: plaintext), driving the connection on the current
 /// runtime. Under prefer, a failed handshake is retried in plaintext on a new connection.
-pub async fn connect(pg: &tokio_postgres::Config, tls: Option<&Arc<rustls::ClientConfig>>) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+pub async fn connect(
+    pg: &tokio_postgres::Config,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
     let Some(tls) = tls else {
         return plain(pg).await;
     };

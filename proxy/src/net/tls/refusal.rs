@@ -65,23 +65,16 @@ pub(crate) fn refusal(mode: &'static str, cert: &CertificateDer<'_>, verdict: ru
     if reasons.is_empty() {
         reasons.push("it does not verify".to_string());
     }
-    rustls::Error::Other(OtherError(Arc::new(CertificateRefused {
-        mode,
-        subject: tbs.subject.to_string(),
-        reasons: reasons.join("; "),
-    })))
+    rustls::Error::Other(OtherError(Arc::new(CertificateRefused { mode, subject: tbs.subject.to_string(), reasons: reasons.join("; ") })))
 }
 
 /// A failed handshake in words: a verify-ca/verify-full refusal as its own text, not wrapped in
 /// rustls's "other error"; anything else as rustls says it.
 pub fn describe_handshake_error(e: &std::io::Error) -> String {
-    let refused = e
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        .and_then(|tls| match tls {
-            rustls::Error::Other(OtherError(why)) => why.downcast_ref::<CertificateRefused>(),
-            _ => None,
-        });
+    let refused = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()).and_then(|tls| match tls {
+        rustls::Error::Other(OtherError(why)) => why.downcast_ref::<CertificateRefused>(),
+        _ => None,
+    });
     match refused {
         Some(why) => why.to_string(),
         None => e.to_string(),
