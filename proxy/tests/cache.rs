@@ -378,3 +378,24 @@ async fn a_session_lost_with_writes_outstanding_invalidates_them() {
     assert_eq!(hits(&proxy), 1, "the entry of the written shard is gone: {:?}", stats(&proxy));
     proxy.stop().await;
 }
+
+/// A cacheable batch whose Sync declares a body the proxy has not read yet: the proxy used to
+/// forward (or serve) past the end of what it had buffered and panic the session. Now the client
+/// is told of its protocol violation, and the proxy serves others as before.
+#[tokio::test]
+async fn a_sync_declaring_a_body_is_a_protocol_violation_not_a_panic() {
+    let (proxy, _, db) = proxy_for("cache_bad_sync", &[("cache.tables", "users")]).await;
+    let mut s = common::raw_session_on(proxy.addr, &db).await;
+    let mut batch =
+        [fe::parse("", "SELECT username FROM users WHERE user_id = $1", &[20]), fe::bind("", "", &[Some("5")]), fe::execute("", 0)]
+            .concat();
+    // A Sync whose length says four body bytes follow; they never come in this write.
+    batch.extend_from_slice(&[b'S', 0, 0, 0, 8]);
+    s.write_all(&batch).await.expect("send");
+    let reply = common::read_until_closed(&mut s).await;
+    let error = reply.iter().find(|m| m.0 == b'E').map(|m| String::from_utf8_lossy(&m.1).into_owned());
+    assert!(error.as_deref().is_some_and(|e| e.contains("08P01")), "a protocol violation is reported: {reply:?}");
+    let c = test_support::connect(&proxy.url(&db)).await;
+    assert!(!one_text(&c, "SELECT username FROM users WHERE user_id = 5").await.is_empty(), "others are served");
+    proxy.stop().await;
+}

@@ -331,6 +331,24 @@ pub async fn read_until_ready(s: &mut tokio::net::TcpStream, readies: usize) -> 
     out
 }
 
+/// Reads backend messages until the proxy closes the connection (10 s limit).
+pub async fn read_until_closed(s: &mut tokio::net::TcpStream) -> Vec<RawMsg> {
+    use tokio::io::AsyncReadExt;
+    let mut out = Vec::new();
+    let fut = async {
+        while let Ok(tag) = s.read_u8().await {
+            let Ok(len) = s.read_i32().await else { break };
+            let mut body = vec![0u8; (len as usize).saturating_sub(4)];
+            if s.read_exact(&mut body).await.is_err() {
+                break;
+            }
+            out.push((tag, body));
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), fut).await.unwrap_or_else(|_| panic!("not closed within 10 s"));
+    out
+}
+
 /// Sends `bytes` on a fresh raw session to `addr` and returns everything up to the `readies`-th
 /// ReadyForQuery.
 pub async fn raw_exchange(addr: SocketAddr, bytes: &[u8], readies: usize) -> Vec<RawMsg> {
