@@ -9,33 +9,8 @@ mod common;
 
 use std::sync::Arc;
 
-use citus_proxy_cache::CacheStats;
-use common::{fe, Proxy, RawMsg};
+use common::{fe, hits, proxy_for, stats, Proxy, RawMsg};
 use tokio::io::AsyncWriteExt;
-
-/// A database of this test's own: a private copy of the fixture (tests here write), or the real
-/// coordinator's database when one is named.
-fn database(name: &str) -> (String, String) {
-    let citus = test_support::citus();
-    let url = if citus.is_real() { citus.url().to_string() } else { citus.private_copy(name) };
-    let db = url.rsplit('/').next().unwrap_or(name).split('?').next().unwrap_or(name).to_string();
-    (url, db)
-}
-
-async fn proxy_for(name: &str, settings: &[(&'static str, &str)]) -> (Proxy, String, String) {
-    let (url, db) = database(name);
-    let proxy = Proxy::start_on(&url, settings).await;
-    (proxy, url, db)
-}
-
-fn stats(p: &Proxy) -> CacheStats {
-    p.ctx.cache.as_ref().expect("the cache is on by default").stats()
-}
-
-fn hits(p: &Proxy) -> u64 {
-    let s = stats(p);
-    s.hits_memory + s.hits_redis
-}
 
 fn bypassed(p: &Proxy, reason: &str) -> u64 {
     stats(p).bypass.iter().find(|(r, _)| *r == reason).map_or(0, |(_, n)| *n)

@@ -7,32 +7,8 @@
 
 mod common;
 
-use citus_proxy_cache::CacheStats;
-use common::{connect_observed, fe, Proxy, RawMsg, Seen};
+use common::{connect_observed, fe, hits, proxy_for, stats, Proxy, RawMsg, Seen};
 use tokio::io::AsyncWriteExt;
-
-/// A private copy of the fixture (these tests write), or the real coordinator's database.
-fn database(name: &str) -> (String, String) {
-    let citus = test_support::citus();
-    let url = if citus.is_real() { citus.url().to_string() } else { citus.private_copy(name) };
-    let db = url.rsplit('/').next().unwrap_or(name).split('?').next().unwrap_or(name).to_string();
-    (url, db)
-}
-
-async fn proxy_for(name: &str, settings: &[(&'static str, &str)]) -> (Proxy, String, String) {
-    let (url, db) = database(name);
-    let proxy = Proxy::start_on(&url, settings).await;
-    (proxy, url, db)
-}
-
-fn stats(p: &Proxy) -> CacheStats {
-    p.ctx.cache.as_ref().expect("the cache is on by default").stats()
-}
-
-fn hits(p: &Proxy) -> u64 {
-    let s = stats(p);
-    s.hits_memory + s.hits_redis
-}
 
 /// The routing NOTICEs among what the connection saw since the last call.
 fn routes(c: &common::Observed) -> Vec<String> {

@@ -456,3 +456,28 @@ where
         .join()
         .expect("set-up thread panicked")
 }
+
+/// A database of the test's own: a private copy of the Citus fixture (tests that write), or the
+/// real coordinator's database when one is named. Returns its URL and name.
+pub fn database(name: &str) -> (String, String) {
+    let citus = test_support::citus();
+    let url = if citus.is_real() { citus.url().to_string() } else { citus.private_copy(name) };
+    let db = url.rsplit('/').next().unwrap_or(name).split('?').next().unwrap_or(name).to_string();
+    (url, db)
+}
+
+/// A proxy in front of `database(name)`, with its metadata loaded.
+pub async fn proxy_for(name: &str, settings: &[(&'static str, &str)]) -> (Proxy, String, String) {
+    let (url, db) = database(name);
+    let proxy = Proxy::start_on(&url, settings).await;
+    (proxy, url, db)
+}
+
+pub fn stats(p: &Proxy) -> citus_proxy_cache::CacheStats {
+    p.ctx.cache.as_ref().expect("the cache is on by default").stats()
+}
+
+pub fn hits(p: &Proxy) -> u64 {
+    let s = stats(p);
+    s.hits_memory + s.hits_redis
+}
