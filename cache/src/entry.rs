@@ -91,8 +91,7 @@ pub(crate) const ENTRY_OVERHEAD: usize = 160;
 pub fn validate_response(bytes: &[u8]) -> Result<(), BypassReason> {
     let mut at = 0;
     let mut last = None;
-    while let Some(rest) = bytes.get(at..).filter(|r| !r.is_empty()) {
-        let (&tag, rest) = rest.split_first().ok_or(BypassReason::UnsupportedResponse)?;
+    while let Some((&tag, rest)) = bytes.get(at..).and_then(<[u8]>::split_first) {
         let len = rest.first_chunk::<4>().map(|b| u32::from_be_bytes(*b) as usize).ok_or(BypassReason::UnsupportedResponse)?;
         if len < 4 || at + 1 + len > bytes.len() {
             return Err(BypassReason::UnsupportedResponse);

@@ -13,6 +13,7 @@ use citus_proxy_router::{CatalogError, Topology};
 use tokio_postgres::SimpleQueryMessage;
 
 use crate::config::{Config, SslMode};
+use crate::net::tls::postgres_client::describe;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MetadataError {
@@ -107,7 +108,7 @@ impl Loader {
             addr: self.addr.clone(),
             reason: format!(
                 "{} (as role {:?}, from `upstream.url` or else the OS user)",
-                crate::net::tls::postgres_client::describe(&e),
+                describe(&e),
                 self.pg.get_user().unwrap_or_default()
             ),
         };
@@ -171,11 +172,4 @@ async fn rows<T>(
         }
     }
     Ok(out)
-}
-
-fn describe(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => e.to_string(),
-    }
 }
