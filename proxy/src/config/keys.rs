@@ -71,6 +71,8 @@ fn env_of(path: &str) -> String {
 const SSLMODES: &[&str] = &["disable", "prefer", "require", "verify-ca", "verify-full"];
 const LOG_FORMATS: &[&str] = &["human", "json"];
 const AUTO_ON_OFF: &[&str] = &["auto", "on", "off"];
+const POOL_MODES: &[&str] = &["off", "session", "transaction"];
+const AUTH_TYPES: &[&str] = &["scram-sha-256", "md5", "trust"];
 const MAX_I32: i64 = i32::MAX as i64;
 
 pub const KEYS: &[Key] = &[
@@ -121,6 +123,21 @@ pub const KEYS: &[Key] = &[
     Key { path: "cache.ignored_settings", kind: Kind::Str, default: "", doc: "Comma-separated session settings no cached statement reads (`application_name,statement_timeout`): left out of cache keys, so sessions differing only in them share entries. Every other setting (startup parameters, SET, what the server reports) is part of the key, since a query, a view or a row-level-security policy can read it with current_setting().", alias: None },
     Key { path: "cache.tables", kind: Kind::Str, default: "", doc: "Tables whose reads are cached: comma-separated `name` or `schema.name`, each optionally `=TTL` (`users=30s,public.orders`). A statement is cached only when every table it reads is listed.", alias: None },
     Key { path: "cache.rules", kind: Kind::Rules, default: "[]", doc: "More rules, as `[[cache.rules]]` tables with `table` or `shape` (a statement with `$n` for its literals) and an optional `ttl`; as a variable or flag, a TOML inline array: `[{ shape = \"SELECT count(*) FROM events\", ttl = \"5s\" }]`.", alias: None },
+    Key { path: "pool.mode", kind: Kind::Choice(POOL_MODES), default: "off", doc: "`off`: each client gets its own coordinator connection and authentication is relayed to the coordinator. `session`: a pooled server connection is the client's until it disconnects, then reset (`pool.reset_query`) and reused. `transaction`: a server connection is the client's from the first message of a transaction to the ReadyForQuery that ends it. Pooled modes authenticate clients in the proxy (`auth.*`).", alias: None },
+    Key { path: "pool.size", kind: Kind::Int { min: 1, max: 100_000 }, default: "20", doc: "Server connections per pool (one pool per user and database).", alias: None },
+    Key { path: "pool.min_size", kind: Kind::Int { min: 0, max: 100_000 }, default: "0", doc: "Server connections each pool keeps open even when idle (opened once the pool's first client logged in).", alias: None },
+    Key { path: "pool.max_db_connections", kind: Kind::Int { min: 0, max: 1_000_000 }, default: "0", doc: "Server connections per database over all its users' pools; 0 = no cap.", alias: None },
+    Key { path: "pool.max_server_connections", kind: Kind::Int { min: 0, max: 1_000_000 }, default: "0", doc: "Server connections over all pools; 0 = no cap.", alias: None },
+    Key { path: "pool.wait_timeout", kind: Kind::Duration, default: "30s", doc: "How long a client waits (FIFO) for a server connection before it gets SQLSTATE 53300 and its statement is not run; 0s = wait forever.", alias: None },
+    Key { path: "pool.server_idle_timeout", kind: Kind::Duration, default: "600s", doc: "A server connection idle in the pool this long is closed (down to `pool.min_size`); 0s = never.", alias: None },
+    Key { path: "pool.server_lifetime", kind: Kind::Duration, default: "3600s", doc: "A server connection older than this is closed when it next comes back to the pool; 0s = never.", alias: None },
+    Key { path: "pool.server_check_delay", kind: Kind::Duration, default: "30s", doc: "A server connection idle longer than this is checked (an empty query) before a client gets it; 0s = always check.", alias: None },
+    Key { path: "pool.reset_query", kind: Kind::Str, default: "DISCARD ALL", doc: "Run on a server connection before another client gets it in session mode (empty: none).", alias: None },
+    Key { path: "pool.max_prepared_statements", kind: Kind::Int { min: 0, max: 100_000 }, default: "200", doc: "Transaction mode: protocol-level named prepared statements kept per server connection (least recently used closed first). Clients' statements are prepared under proxy-chosen names on whichever connection serves them. 0 = named statements are passed through unchanged (only safe when each is used within one transaction).", alias: None },
+    Key { path: "auth.type", kind: Kind::Choice(AUTH_TYPES), default: "scram-sha-256", doc: "How pooled modes authenticate clients: `scram-sha-256`, `md5` (needs an MD5 or plaintext secret) or `trust` (no password asked). With a SCRAM verifier the proxy logs into the server with the key recovered from the client's proof, so no plaintext password is stored.", alias: None },
+    Key { path: "auth.file", kind: Kind::File, default: "", doc: "PgBouncer-style userlist: lines `\"user\" \"secret\"`, the secret plaintext, `md5…` or `SCRAM-SHA-256$…` as in pg_authid.", alias: None },
+    Key { path: "auth.user", kind: Kind::Str, default: "", doc: "Role that runs `auth.query` on the coordinator to fetch the secrets of users missing from `auth.file` (its own password comes from `auth.file`, else `upstream.url`).", alias: None },
+    Key { path: "auth.query", kind: Kind::Str, default: "SELECT usename, passwd FROM pg_catalog.pg_shadow WHERE usename = $1", doc: "Query `auth.user` runs to fetch a user's secret: one parameter (the user name), columns name and secret.", alias: None },
     Key { path: "admin.database", kind: Kind::Str, default: "citus_proxy", doc: "Connecting to this database name opens the admin console instead of the coordinator.", alias: None },
     Key { path: "admin.users", kind: Kind::Str, default: "", doc: "Comma-separated roles allowed on the admin console (empty: nobody). Their passwords are checked by the coordinator.", alias: None },
     Key { path: "admin.auth_database", kind: Kind::Str, default: "postgres", doc: "Database the coordinator authenticates admin-console users against.", alias: None },

@@ -204,6 +204,17 @@ fn check_consistency(c: &Config, errors: &mut Vec<ConfigError>) {
     if let Err(e) = c.cache.to_cache_config().and_then(|cc| cc.validate().map_err(|e| e.to_string())) {
         errors.push(ConfigError::Inconsistent(e));
     }
+    if c.pool.min_size > c.pool.size {
+        errors.push(ConfigError::Inconsistent(format!(
+            "`pool.min_size` ({}) must not exceed `pool.size` ({})",
+            c.pool.min_size, c.pool.size
+        )));
+    }
+    if c.pool.mode != crate::config::PoolMode::Off && c.auth.kind != crate::config::AuthType::Trust && c.auth.file.is_empty() && c.auth.user.is_empty() {
+        errors.push(ConfigError::Inconsistent(
+            "`pool.mode` pools server connections, so the proxy authenticates clients itself: set `auth.file` or `auth.user` (with `auth.query`), or `auth.type = \"trust\"`".into(),
+        ));
+    }
     if c.limits.startup_timeout.is_zero() {
         errors.push(ConfigError::Inconsistent("`limits.startup_timeout` must be more than 0s".into()));
     }

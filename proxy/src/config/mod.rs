@@ -33,6 +33,8 @@ pub struct Config {
     pub metadata: Metadata,
     pub routing: Routing,
     pub cache: CacheSection,
+    pub pool: Pool,
+    pub auth: Auth,
     pub admin: Admin,
     pub runtime: Runtime,
     pub log: Log,
@@ -56,6 +58,53 @@ pub struct Routing {
     pub enabled: bool,
     pub shape_cache_size: u32,
     pub search_path: String,
+}
+
+/// How client connections share server connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PoolMode {
+    Off,
+    Session,
+    Transaction,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pool {
+    pub mode: PoolMode,
+    pub size: u32,
+    pub min_size: u32,
+    pub max_db_connections: u32,
+    pub max_server_connections: u32,
+    #[serde(deserialize_with = "de_duration")]
+    pub wait_timeout: Duration,
+    #[serde(deserialize_with = "de_duration")]
+    pub server_idle_timeout: Duration,
+    #[serde(deserialize_with = "de_duration")]
+    pub server_lifetime: Duration,
+    #[serde(deserialize_with = "de_duration")]
+    pub server_check_delay: Duration,
+    pub reset_query: String,
+    pub max_prepared_statements: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthType {
+    ScramSha256,
+    Md5,
+    Trust,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Auth {
+    #[serde(rename = "type")]
+    pub kind: AuthType,
+    pub file: String,
+    pub user: String,
+    pub query: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
