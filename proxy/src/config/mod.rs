@@ -92,6 +92,7 @@ pub struct Pool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AuthType {
+    #[serde(rename = "scram-sha-256")]
     ScramSha256,
     Md5,
     Trust,
