@@ -10,12 +10,21 @@ use dashmap::DashMap;
 
 use crate::wire::backend_key::CancelKey;
 
-/// One issued key: the secret the client got and the backend key it stands for.
+/// One issued key: the secret the client got and the backend it stands for.
 #[derive(Debug)]
 struct Issued {
     id: u64,
     secret: Vec<u8>,
-    upstream: CancelKey,
+    target: Target,
+}
+
+/// What a client's cancel key reaches.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// The client's own coordinator backend (`pool.mode = off`).
+    Upstream(CancelKey),
+    /// Whichever pooled server connection serves the client at the moment.
+    Pooled(Arc<crate::session::PooledCancel>),
 }
 
 #[derive(Debug, Default)]
@@ -46,7 +55,20 @@ impl CancelRegistry {
     /// Issues a client key for `upstream`: the same PID, a fresh secret of the same length (so
     /// protocol 3.0 and 3.2 clients both get a key they can hold).
     pub fn register(self: &Arc<Self>, upstream: CancelKey) -> (CancelKey, Registration) {
-        let mut secret = vec![0u8; upstream.secret.len()];
+        let (pid, len) = (upstream.pid, upstream.secret.len());
+        self.issue(pid, len, Target::Upstream(upstream))
+    }
+
+    /// Issues a key for a pooled client: a PID of the proxy's own (the client has no backend of
+    /// its own) and a 4-byte secret.
+    pub fn register_pooled(self: &Arc<Self>, target: Arc<crate::session::PooledCancel>) -> (CancelKey, Registration) {
+        // Above PostgreSQL's largest PID (2^22), so it is never mistaken for a backend's.
+        let pid = (1 << 23) + (self.next_id.load(Ordering::Relaxed) % (1 << 30)) as i32;
+        self.issue(pid, 4, Target::Pooled(target))
+    }
+
+    fn issue(self: &Arc<Self>, pid: i32, len: usize, target: Target) -> (CancelKey, Registration) {
+        let mut secret = vec![0u8; len];
         // Without randomness the key would be guessable; fall back to a clock-derived value
         // rather than refusing the client (getrandom does not fail on Linux in practice).
         if getrandom::fill(&mut secret).is_err() {
@@ -56,15 +78,23 @@ impl CancelRegistry {
             }
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let pid = upstream.pid;
-        self.map.entry(pid).or_default().push(Issued { id, secret: secret.clone(), upstream });
+        self.map.entry(pid).or_default().push(Issued { id, secret: secret.clone(), target });
         (CancelKey { pid, secret }, Registration { registry: Arc::clone(self), pid, id })
     }
 
-    /// The upstream key for a client's CancelRequest, if the pair is one we issued.
-    pub fn lookup(&self, presented: &CancelKey) -> Option<CancelKey> {
+    /// What a client's CancelRequest reaches, if the pair is one we issued.
+    pub fn lookup_target(&self, presented: &CancelKey) -> Option<Target> {
         let entry = self.map.get(&presented.pid)?;
-        entry.iter().find(|k| constant_time_eq(&k.secret, &presented.secret)).map(|k| k.upstream.clone())
+        entry.iter().find(|k| constant_time_eq(&k.secret, &presented.secret)).map(|k| k.target.clone())
+    }
+
+    /// The upstream key for a client's CancelRequest, if the pair is one we issued for a
+    /// client with a backend of its own.
+    pub fn lookup(&self, presented: &CancelKey) -> Option<CancelKey> {
+        match self.lookup_target(presented)? {
+            Target::Upstream(k) => Some(k),
+            Target::Pooled(_) => None,
+        }
     }
 
     /// Keys issued and not yet released.

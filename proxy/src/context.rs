@@ -55,6 +55,8 @@ pub struct Context {
     /// The result cache; None when `cache.enabled` or `routing.enabled` is off.
     pub cache: Option<Cache>,
     pub source: ConfigSource,
+    /// Server connection pools (`pool.mode` session or transaction; unused when off).
+    pub pools: crate::pool::Pools,
 }
 
 impl Context {
@@ -93,6 +95,7 @@ impl Context {
             shapes,
             cache,
             source: ConfigSource::default(),
+            pools: crate::pool::Pools::default(),
             live: arc_swap::ArcSwap::from_pointee(config.clone()),
             config,
         })
@@ -135,6 +138,22 @@ impl Context {
         }
         if let Some(cache) = &self.cache {
             crate::metrics::cache::export(&self.metrics, &cache.stats());
+        }
+        if self.config.pool.mode != crate::config::PoolMode::Off {
+            self.metrics.gauge("citus_proxy_pool_size", &[]).set(self.live().pool.size as f64);
+            for pool in self.pools.all() {
+                let s = pool.snapshot();
+                let l = |state: &'static str| {
+                    vec![("user", s.key.user.clone()), ("database", s.key.database.clone()), ("state", state.to_string())]
+                };
+                let g = |state, v: u32| self.metrics.gauge("citus_proxy_pool_server_connections", &l(state)).set(v as f64);
+                g("active", s.sv_active);
+                g("idle", s.sv_idle);
+                g("login", s.sv_login);
+                let c = |state, v: u32| self.metrics.gauge("citus_proxy_pool_clients", &l(state)).set(v as f64);
+                c("active", s.clients.saturating_sub(s.cl_waiting));
+                c("waiting", s.cl_waiting);
+            }
         }
     }
 

@@ -32,6 +32,9 @@ pub enum SessionError {
     IdleTimeout,
     #[error("terminating connection because the proxy is shutting down")]
     Shutdown,
+    /// A pooled client could not get a server connection; the ErrorResponse it gets.
+    #[error("no server connection: {}", crate::pool::describe_error(.0.get(5..).unwrap_or_default()))]
+    Pool(BytesMut),
     /// The coordinator refused the startup; its own ErrorResponse was already relayed.
     #[error("the coordinator refused the connection")]
     Refused,
@@ -48,12 +51,16 @@ impl SessionError {
             SessionError::TooManyClients(_) | SessionError::TooManyLogins(_) => "53300",
             SessionError::IdleTimeout => "57P05",
             SessionError::Shutdown => "57P01",
+            SessionError::Pool(_) => "53300",
             SessionError::ClientTls(_) | SessionError::ClientIo(_) | SessionError::Refused => return None,
         })
     }
 
     /// The FATAL ErrorResponse for the client.
     pub fn to_client(&self) -> Option<BytesMut> {
+        if let SessionError::Pool(msg) = self {
+            return Some(msg.clone());
+        }
         self.sqlstate().map(|code| encode(Severity::Fatal, code, &self.to_string(), None))
     }
 }

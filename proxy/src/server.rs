@@ -161,6 +161,9 @@ async fn spawn_background(ctx: &Arc<Context>, shutdown: &Shutdown) -> Vec<tokio:
     if let Some(refresher) = ctx.stores.start(Arc::clone(&ctx.metrics), timing, shutdown.subscribe()) {
         tasks.push(refresher);
     }
+    if ctx.config.pool.mode != crate::config::PoolMode::Off {
+        tasks.push(tokio::spawn(crate::pool::maintain(Arc::clone(ctx), shutdown.subscribe())));
+    }
     let metrics = Arc::clone(&ctx.metrics);
     tasks.push(tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(5));

@@ -23,6 +23,10 @@ pub struct SessionInfo {
     busy_since: AtomicU64,
     pub statements: AtomicU64,
     epoch: Instant,
+    /// µs since the registry's epoch + 1 since when it waits for a pooled server connection; 0 = not waiting.
+    waiting_since: AtomicU64,
+    /// Bound to one pooled server connection for good (transaction mode; see session::pooled::pin).
+    pinned: std::sync::atomic::AtomicBool,
 }
 
 impl SessionInfo {
@@ -36,6 +40,23 @@ impl SessionInfo {
     pub fn set_busy_since(&self, at: Option<Instant>) {
         let v = at.map(|t| t.saturating_duration_since(self.epoch).as_micros() as u64 + 1).unwrap_or(0);
         self.busy_since.store(v, Ordering::Relaxed);
+    }
+    pub fn set_waiting(&self, waiting: bool) {
+        let v = if waiting { self.epoch.elapsed().as_micros() as u64 + 1 } else { 0 };
+        self.waiting_since.store(v, Ordering::Relaxed);
+    }
+    /// How long it has been waiting for a pooled server connection.
+    pub fn waiting_for(&self) -> Option<std::time::Duration> {
+        match self.waiting_since.load(Ordering::Relaxed) {
+            0 => None,
+            v => Some(self.epoch.elapsed().saturating_sub(std::time::Duration::from_micros(v - 1))),
+        }
+    }
+    pub fn set_pinned(&self) {
+        self.pinned.store(true, Ordering::Relaxed);
+    }
+    pub fn pinned(&self) -> bool {
+        self.pinned.load(Ordering::Relaxed)
     }
     /// How long the oldest statement in flight has been running.
     pub fn busy_for(&self) -> Option<std::time::Duration> {
@@ -84,6 +105,8 @@ impl SessionRegistry {
             busy_since: AtomicU64::new(0),
             statements: AtomicU64::new(0),
             epoch: self.epoch,
+            waiting_since: AtomicU64::new(0),
+            pinned: std::sync::atomic::AtomicBool::new(false),
         });
         self.map.insert(id, Arc::clone(&info));
         Listed { registry: Arc::clone(self), info }

@@ -210,7 +210,11 @@ fn check_consistency(c: &Config, errors: &mut Vec<ConfigError>) {
             c.pool.min_size, c.pool.size
         )));
     }
-    if c.pool.mode != crate::config::PoolMode::Off && c.auth.kind != crate::config::AuthType::Trust && c.auth.file.is_empty() && c.auth.user.is_empty() {
+    if c.pool.mode != crate::config::PoolMode::Off
+        && c.auth.kind != crate::config::AuthType::Trust
+        && c.auth.file.is_empty()
+        && c.auth.user.is_empty()
+    {
         errors.push(ConfigError::Inconsistent(
             "`pool.mode` pools server connections, so the proxy authenticates clients itself: set `auth.file` or `auth.user` (with `auth.query`), or `auth.type = \"trust\"`".into(),
         ));

@@ -61,6 +61,12 @@ pub struct ProxyMetrics {
     pub bytes_to_upstream: Counter,
     pub bytes_to_client: Counter,
     pub upstream_connect: Histogram,
+    /// Time a client waited for a pooled server connection.
+    pub pool_wait: Histogram,
+    /// Pooled server connections opened.
+    pub pool_opened: Counter,
+    /// Checkouts of pooled server connections.
+    pub pool_checkouts: Counter,
     errors: Mutex<Vec<([u8; 2], Counter)>>,
 }
 
@@ -115,6 +121,9 @@ impl ProxyMetrics {
                 .register_counter(&reg("citus_proxy_bytes_total", vec![Label::new("direction", "to_upstream")]), &META),
             bytes_to_client: recorder.register_counter(&reg("citus_proxy_bytes_total", vec![Label::new("direction", "to_client")]), &META),
             upstream_connect: recorder.register_histogram(&plain("citus_proxy_upstream_connect_seconds"), &META),
+            pool_wait: recorder.register_histogram(&plain("citus_proxy_pool_wait_seconds"), &META),
+            pool_opened: recorder.register_counter(&plain("citus_proxy_pool_server_connections_opened_total"), &META),
+            pool_checkouts: recorder.register_counter(&plain("citus_proxy_pool_checkouts_total"), &META),
             errors: Mutex::new(errors),
             by_route_class,
             violations,

@@ -177,8 +177,13 @@ async fn direct_tls(ctx: &Arc<Context>, tcp: TcpStream) -> Result<Stream, Failed
 /// for that close before their next command, so closing earlier would let the cancel land on
 /// that next command instead.
 pub async fn forward_cancel(ctx: &Arc<Context>, key: &CancelKey, client: Stream, peer: SocketAddr) {
-    match ctx.cancels.lookup(key) {
-        Some(upstream_key) => deliver_cancel(ctx, &upstream_key, key.pid, peer).await,
+    match ctx.cancels.lookup_target(key) {
+        Some(crate::cancel::Target::Upstream(upstream_key)) => deliver_cancel(ctx, &upstream_key, key.pid, peer).await,
+        Some(crate::cancel::Target::Pooled(target)) => match target.begin() {
+            // Held until delivered: the server connection is not given to anyone else meanwhile.
+            Some(held) => deliver_cancel(ctx, held.key(), key.pid, peer).await,
+            None => debug!(%peer, pid = key.pid, "cancel request for a client with no statement running ignored"),
+        },
         None => debug!(%peer, pid = key.pid, "cancel request with an unknown key ignored"),
     }
     drop(client);

@@ -6,6 +6,7 @@ mod auth;
 mod cache_step;
 mod frames;
 mod handshake;
+pub mod pooled;
 mod relay;
 mod state;
 pub mod throttle;
@@ -28,6 +29,7 @@ use handshake::Opening;
 
 pub use admission::{Admission, LoginSlot, QueueSlot};
 pub use handshake::Startup;
+pub use pooled::PooledCancel;
 pub use relay::{End, Halves};
 
 /// Serves one accepted client connection to its end. `login` is its login slot, given back
@@ -83,7 +85,11 @@ pub async fn serve(
                 return;
             }
             let _client_gauge = GaugeGuard::new(&ctx.metrics.client_connections);
-            let result = run(&ctx, startup, peer, phase, &admission, login, deadline).await;
+            let result = if pooled::pooling(&ctx) {
+                pooled::run(&ctx, startup, peer, phase, &admission, login, deadline).await
+            } else {
+                run(&ctx, startup, peer, phase, &admission, login, deadline).await
+            };
             match result {
                 Ok(end) => debug!(%peer, %user, ?end, "session ended"),
                 Err(err) => log_end(peer, &err),

@@ -240,7 +240,7 @@ async fn invalidate(state: &Mutex<State>, ctx: &Context, scopes: &[WriteScope]) 
 }
 
 /// Stores a filled response (off the relay path: the Redis copy need not delay the client).
-fn complete_fill(f: Filling) {
+pub(in crate::session) fn complete_fill(f: Filling) {
     let Filling { guard, collector, ttl } = f;
     match collector.finish() {
         Ok(bytes) => {

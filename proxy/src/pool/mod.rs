@@ -1,0 +1,53 @@
+//! Server connection pools (`pool.mode = session | transaction`): one pool per role and
+//! database, server connections checked out by client sessions and given back, FIFO waiting,
+//! caps per database and overall, PAUSE/RESUME, RECONNECT, and the housekeeping of idle
+//! connections. The session decides when a connection is taken and given back
+//! (`session::pooled`); the pool knows nothing of the protocol beyond logging in.
+
+mod check;
+mod conn;
+mod hidden;
+mod info;
+mod key;
+mod maintenance;
+mod open;
+mod pools;
+
+pub use conn::ServerConn;
+pub use hidden::{run as run_hidden, HiddenError};
+pub use info::{ServerInfo, ServerState};
+pub use key::PoolKey;
+pub use maintenance::run as maintain;
+pub use open::{startup_packet, OpenError};
+pub use pools::{CheckoutError, Pool, PoolSnapshot, Pools};
+
+/// What a pool logs its server connections in with (the latest its clients proved).
+#[derive(Debug, Clone, Default)]
+pub enum Credential {
+    /// The server trusts the role.
+    #[default]
+    None,
+    Plain(String),
+}
+
+/// What clients left on a server connection that the next client must know of.
+#[derive(Default)]
+pub struct ServerSideState {}
+
+/// An ErrorResponse body as `message (SQLSTATE)`.
+pub fn describe_error(body: &[u8]) -> String {
+    let field = |c| crate::wire::error_response::field(body, c).map(String::from_utf8_lossy).unwrap_or_default();
+    format!("{} ({})", field(b'M'), field(b'C'))
+}
+
+/// The answer to one authentication request of the server (None: nothing to send).
+fn login_answer(code: i32, _rest: &[u8], credential: &Credential) -> Result<Option<Vec<u8>>, OpenError> {
+    match code {
+        0 => Ok(None),
+        3 => match credential {
+            Credential::Plain(pw) => Ok(Some(crate::wire::frame::build(b'p', &[pw.as_bytes(), &[0]].concat()))),
+            Credential::None => Err(OpenError::NoPassword),
+        },
+        other => Err(OpenError::Unsupported(other)),
+    }
+}
