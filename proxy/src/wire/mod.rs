@@ -3,6 +3,7 @@
 //! Views never allocate and never panic: a malformed body is a `WireError`.
 
 pub mod auth;
+pub mod backend;
 pub mod backend_key;
 pub mod bind;
 pub mod cancel_request;
@@ -11,6 +12,7 @@ pub mod describe;
 pub mod error_response;
 pub mod execute;
 pub mod frame;
+pub mod frontend;
 pub mod parameter_status;
 pub mod parse;
 pub mod query;

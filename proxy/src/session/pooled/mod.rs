@@ -4,9 +4,13 @@
 
 mod auth;
 mod cancel;
+mod carry;
+mod from_client;
+mod from_server;
 mod login;
 mod pin;
 mod relay;
+mod rename;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -41,7 +45,7 @@ pub async fn run(
     let pool = ctx.pools.get(&key);
     let tls = startup.client.is_tls();
     let (r, w) = startup.client.split();
-    let mut client = relay::Client { r, w, buf: bytes::BytesMut::with_capacity(16 * 1024) };
+    let mut client = relay::Client { r, w, buf: bytes::BytesMut::new() };
     let logged_in = tokio::time::timeout_at(deadline, login::login(ctx, &pool, &mut client, &params)).await;
     let logged_in = match logged_in {
         Ok(r) => r,
