@@ -69,7 +69,8 @@ async fn login<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                     0 => {}
                     3 => send(writer, &password_message(cleartext(cred)?.as_bytes())).await?,
                     5 => {
-                        let salt: [u8; 4] = data.try_into().map_err(|_| LoginError::Protocol("MD5 request without a 4-byte salt".into()))?;
+                        let salt: [u8; 4] =
+                            data.try_into().map_err(|_| LoginError::Protocol("MD5 request without a 4-byte salt".into()))?;
                         let answer = match cred {
                             ServerCredential::Plain(p) => md5_answer::answer_from_plain(&user, p, salt),
                             ServerCredential::Md5(h) => md5_answer::answer_from_hash(h, salt),
@@ -80,7 +81,9 @@ async fn login<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                     10 => {
                         let offered = data.split(|&b| b == 0).any(|m| m == b"SCRAM-SHA-256");
                         if !offered {
-                            return Err(LoginError::Unanswerable("the server offers no SASL mechanism but SCRAM-SHA-256-PLUS or others".into()));
+                            return Err(LoginError::Unanswerable(
+                                "the server offers no SASL mechanism but SCRAM-SHA-256-PLUS or others".into(),
+                            ));
                         }
                         let client = ScramClient::new(cred)?;
                         send(writer, &sasl_initial(client.first())).await?;

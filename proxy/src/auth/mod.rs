@@ -36,7 +36,10 @@ pub enum ServerCredential {
     /// `md5` + 32 hex digits, passed through to an MD5 challenge.
     Md5(String),
     /// The client's ClientKey (recovered from its proof) and the verifier's ServerKey.
-    ScramKeys { client_key: [u8; 32], server_key: [u8; 32] },
+    ScramKeys {
+        client_key: [u8; 32],
+        server_key: [u8; 32],
+    },
 }
 
 impl ServerCredential {

@@ -47,9 +47,9 @@ impl SecretQuery {
     }
 
     async fn open(&self) -> Result<(Client, Statement), String> {
-        let client = connect(&self.pg, self.tls.as_ref()).await.map_err(|e| {
-            format!("cannot connect as `auth.user` {:?}: {}", self.pg.get_user().unwrap_or_default(), describe(&e))
-        })?;
+        let client = connect(&self.pg, self.tls.as_ref())
+            .await
+            .map_err(|e| format!("cannot connect as `auth.user` {:?}: {}", self.pg.get_user().unwrap_or_default(), describe(&e)))?;
         let stmt = client.prepare(&self.sql).await.map_err(|e| format!("`auth.query` does not prepare: {}", describe(&e)))?;
         if stmt.params().len() != 1 || stmt.columns().len() < 2 {
             return Err(format!(

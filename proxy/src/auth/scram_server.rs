@@ -40,14 +40,7 @@ impl ServerExchange {
         getrandom::fill(&mut raw).map_err(|e| AuthError::protocol(format!("could not generate random nonce: {e}"), None))?;
         let nonce = format!("{client_nonce}{}", STANDARD.encode(raw));
         let server_first = format!("r={nonce},s={},i={}", STANDARD.encode(&verifier.salt), verifier.iterations);
-        Ok(ServerExchange {
-            verifier,
-            mock,
-            cbind: STANDARD.encode(gs2_header),
-            nonce,
-            client_first_bare: bare.to_string(),
-            server_first,
-        })
+        Ok(ServerExchange { verifier, mock, cbind: STANDARD.encode(gs2_header), nonce, client_first_bare: bare.to_string(), server_first })
     }
 
     pub fn server_first(&self) -> &str {
@@ -60,11 +53,15 @@ impl ServerExchange {
         // The proof is the last attribute; what precedes it is signed as sent.
         let (without_proof, proof) = text.rsplit_once(",p=").ok_or_else(|| AuthError::malformed("Proof is missing."))?;
         let mut attrs = without_proof.split(',');
-        let cbind = attrs.next().and_then(|a| a.strip_prefix("c=")).ok_or_else(|| AuthError::malformed("Channel binding attribute \"c\" is missing."))?;
+        let cbind = attrs
+            .next()
+            .and_then(|a| a.strip_prefix("c="))
+            .ok_or_else(|| AuthError::malformed("Channel binding attribute \"c\" is missing."))?;
         if cbind != self.cbind {
             return Err(AuthError::protocol("SCRAM channel binding check failed", None));
         }
-        let nonce = attrs.next().and_then(|a| a.strip_prefix("r=")).ok_or_else(|| AuthError::malformed("Nonce attribute \"r\" is missing."))?;
+        let nonce =
+            attrs.next().and_then(|a| a.strip_prefix("r=")).ok_or_else(|| AuthError::malformed("Nonce attribute \"r\" is missing."))?;
         if !same(nonce.as_bytes(), self.nonce.as_bytes()) {
             return Err(AuthError::malformed("Nonce does not match."));
         }
@@ -98,7 +95,10 @@ fn split_gs2_header(text: &str) -> Result<(&str, &str), AuthError> {
         }
         _ => return Err(AuthError::malformed("Unexpected channel-binding flag.")),
     };
-    let rest = text.get(flag_len..).and_then(|r| r.strip_prefix(',')).ok_or_else(|| AuthError::malformed("Comma expected after the channel-binding flag."))?;
+    let rest = text
+        .get(flag_len..)
+        .and_then(|r| r.strip_prefix(','))
+        .ok_or_else(|| AuthError::malformed("Comma expected after the channel-binding flag."))?;
     if rest.starts_with("a=") {
         return Err(AuthError::protocol("client uses authorization identity, but it is not supported", None));
     }

@@ -52,9 +52,7 @@ impl Secret {
         }
         match stored.strip_prefix("md5") {
             // Lowercase only, as PostgreSQL checks (anything else is a plaintext password).
-            Some(hex) if hex.len() == 32 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) => {
-                Secret::Md5(stored.to_string())
-            }
+            Some(hex) if hex.len() == 32 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) => Secret::Md5(stored.to_string()),
             _ => Secret::Plain(stored.to_string()),
         }
     }
