@@ -397,3 +397,55 @@ fn setup_errors_name_the_key() {
     assert!(err.starts_with("auth.type: "), "{err}");
     assert_eq!(load(&[("auth.type", "trust".into())]), None);
 }
+
+#[tokio::test]
+async fn auth_query_connection_is_kept_and_reopened_when_broken() {
+    // The "secret" this query returns is the pid of the backend that ran it.
+    let pg = test_support::postgres();
+    let mut o = Overrides::default();
+    o.flags.insert("upstream.url", format!("postgres://{}@{}/postgres", pg.superuser(), pg.addr()));
+    o.flags.insert("metrics.listen", "off".into());
+    o.flags.insert("auth.user", pg.superuser().into());
+    o.flags.insert("auth.query", "SELECT $1::text, pg_backend_pid()::text".into());
+    let auth = Authenticator::from_config(&config::load(None, &o, |_| None).unwrap()).unwrap();
+    let pid = || async {
+        match secret(&auth, "anyone").await {
+            Secret::Plain(p) => p.parse::<i32>().unwrap(),
+            other => panic!("{other:?}"),
+        }
+    };
+    let first = pid().await;
+    for _ in 0..3 {
+        assert_eq!(pid().await, first, "lookups share one kept connection");
+    }
+    let admin = test_support::connect(&pg.url("postgres")).await;
+    let killed: bool = admin.query_one("SELECT pg_terminate_backend($1)", &[&first]).await.unwrap().get(0);
+    assert!(killed);
+    // The next lookup finds the connection broken and opens another.
+    let second = pid().await;
+    assert_ne!(second, first);
+    assert_eq!(pid().await, second);
+}
+
+#[tokio::test]
+async fn auth_query_errors_reach_the_caller_without_secrets() {
+    let pg = test_support::postgres();
+    let mut o = Overrides::default();
+    o.flags.insert("upstream.url", format!("postgres://{}@{}/postgres", pg.superuser(), pg.addr()));
+    o.flags.insert("metrics.listen", "off".into());
+    o.flags.insert("auth.user", pg.superuser().into());
+    o.flags.insert("auth.query", "SELECT usename, passwd FROM no_such_table WHERE usename = $1".into());
+    let cfg = config::load(None, &o, |_| None).unwrap();
+    let auth = Authenticator::from_config(&cfg).unwrap();
+    let err = auth.secret("cp_scram", "postgres").await.unwrap_err();
+    assert!(matches!(err, AuthError::Lookup { .. }), "{err}");
+    assert!(err.to_string().contains("no_such_table"), "{err}");
+    // The client is told only that the lookup failed.
+    let msg = err.to_client();
+    assert_eq!(msg[0], b'E');
+    let text = String::from_utf8_lossy(&msg);
+    assert!(
+        text.contains("08006") && text.contains("could not look up the password of user \"cp_scram\"") && !text.contains("no_such_table"),
+        "{text}"
+    );
+}

@@ -39,9 +39,11 @@ impl SecretQuery {
                     let secret: Option<String> = row.try_get(1).map_err(|e| format!("`auth.query` column 2: {e}"))?;
                     return Ok(secret.map(|s| Secret::parse(&s)));
                 }
-                // A server-side error (bad query, permissions) would fail again: report it.
-                Err(e) if fresh || e.as_db_error().is_some() => return Err(format!("`auth.query` failed: {}", describe(&e))),
-                Err(_) => *conn = None,
+                // A broken kept connection (the backend was terminated: its FATAL error, or a
+                // closed socket) is re-opened once; an error of the query itself (bad SQL,
+                // permissions) would fail again, so it is reported.
+                Err(e) if !fresh && (client.is_closed() || e.as_db_error().is_none_or(|d| d.severity() != "ERROR")) => *conn = None,
+                Err(e) => return Err(format!("`auth.query` failed: {}", describe(&e))),
             }
         }
     }
