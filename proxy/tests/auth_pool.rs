@@ -9,7 +9,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use citus_proxy::auth::{login_server, AuthError, Authenticator, LoginError, Secret, ServerCredential, ServerHello};
+use citus_proxy::auth::{login_server, AuthError, Authenticator, FailReason, LoginError, Secret, ServerCredential, ServerHello};
 use citus_proxy::config::{self, Overrides};
 use citus_proxy::session::frames::FrameReader;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -246,13 +246,16 @@ async fn client_login(
     (client, front)
 }
 
-fn assert_refused(client: Result<(), tokio_postgres::Error>, front: Result<ServerCredential, AuthError>, user: &str) {
+fn assert_refused(client: Result<(), tokio_postgres::Error>, front: Result<ServerCredential, AuthError>, user: &str, why: FailReason) {
     let err = client.expect_err("login must fail");
     let db = err.as_db_error().unwrap_or_else(|| panic!("not a server error: {err}"));
     assert_eq!(db.code().code(), "28P01", "{db:?}");
     assert_eq!(db.severity(), "FATAL");
     assert_eq!(db.message(), format!("password authentication failed for user \"{user}\""));
-    assert!(matches!(front, Err(AuthError::Failed { .. })), "{front:?}");
+    match front {
+        Err(AuthError::Failed { reason, .. }) => assert_eq!(reason, why),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[tokio::test]
@@ -266,10 +269,10 @@ async fn scram_client_with_auth_query_verifier_and_key_pass_through() {
     login_as("cp_scram", &cred).await.expect("SCRAM pass-through login");
 
     let (client, front) = client_login(&auth, "cp_scram", Some("not-the-password")).await;
-    assert_refused(client, front, "cp_scram");
+    assert_refused(client, front, "cp_scram", FailReason::WrongPassword);
     // An unknown role looks the same to the client (a mock exchange, then the same error).
     let (client, front) = client_login(&auth, "cp_no_such_role", Some("whatever")).await;
-    assert_refused(client, front, "cp_no_such_role");
+    assert_refused(client, front, "cp_no_such_role", FailReason::NoSecret);
 }
 
 #[tokio::test]
@@ -284,7 +287,7 @@ async fn scram_client_with_plaintext_userlist_entry() {
         login_as("cp_password", &cred).await.expect("cleartext login with the userlist password");
     }
     let (client, front) = client_login(&auth, "cp_password", Some("pw-wrong")).await;
-    assert_refused(client, front, "cp_password");
+    assert_refused(client, front, "cp_password", FailReason::WrongPassword);
 }
 
 #[tokio::test]
@@ -292,7 +295,7 @@ async fn scram_client_cannot_use_an_md5_secret() {
     // An MD5 hash cannot check a SCRAM proof: even the right password fails, like PostgreSQL.
     let auth = authenticator("scram-sha-256", None);
     let (client, front) = client_login(&auth, "cp_md5", Some(password_of("cp_md5"))).await;
-    assert_refused(client, front, "cp_md5");
+    assert_refused(client, front, "cp_md5", FailReason::Md5SecretUnderScram);
 }
 
 #[tokio::test]
@@ -305,9 +308,9 @@ async fn md5_client_with_md5_secret_and_hash_pass_through() {
     login_as("cp_md5", &cred).await.expect("MD5 pass-through login");
 
     let (client, front) = client_login(&auth, "cp_md5", Some("wrong")).await;
-    assert_refused(client, front, "cp_md5");
+    assert_refused(client, front, "cp_md5", FailReason::WrongPassword);
     let (client, front) = client_login(&auth, "cp_no_such_role", Some("x")).await;
-    assert_refused(client, front, "cp_no_such_role");
+    assert_refused(client, front, "cp_no_such_role", FailReason::NoSecret);
 }
 
 #[tokio::test]
@@ -418,6 +421,9 @@ async fn auth_query_connection_is_kept_and_reopened_when_broken() {
     for _ in 0..3 {
         assert_eq!(pid().await, first, "lookups share one kept connection");
     }
+    // Concurrent lookups too (pipelined on it).
+    let all = futures_util::future::join_all((0..20).map(|_| pid())).await;
+    assert!(all.iter().all(|&p| p == first), "{all:?}");
     let admin = test_support::connect(&pg.url("postgres")).await;
     let killed: bool = admin.query_one("SELECT pg_terminate_backend($1)", &[&first]).await.unwrap().get(0);
     assert!(killed);

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::query::SecretQuery;
-use super::{exchange, userlist, AuthError, AuthSetupError, ScramVerifier, Secret, ServerCredential};
+use super::{exchange, userlist, AuthError, AuthSetupError, FailReason, ScramVerifier, Secret, ServerCredential};
 use crate::config::{AuthType, Config, SslMode};
 use crate::session::frames::FrameReader;
 
@@ -86,10 +86,11 @@ impl Authenticator {
             AuthType::Md5 if !matches!(secret, Some(Secret::Scram(_))) => exchange::md5(reader, writer, user, secret).await?,
             AuthType::Md5 | AuthType::ScramSha256 => {
                 let (verifier, mock) = match &secret {
-                    Some(Secret::Scram(v)) => (v.clone(), false),
-                    Some(Secret::Plain(p)) => (self.verifier_of_plain(user, p)?, false),
+                    Some(Secret::Scram(v)) => (v.clone(), None),
+                    Some(Secret::Plain(p)) => (self.verifier_of_plain(user, p)?, None),
                     // No secret, or only an MD5 hash, which cannot check a SCRAM proof.
-                    Some(Secret::Md5(_)) | None => (self.mock_verifier(user), true),
+                    Some(Secret::Md5(_)) => (self.mock_verifier(user), Some(FailReason::Md5SecretUnderScram)),
+                    None => (self.mock_verifier(user), Some(FailReason::NoSecret)),
                 };
                 let client_key = exchange::scram(reader, writer, user, verifier.clone(), mock).await?;
                 match secret {

@@ -12,7 +12,7 @@ pub enum AuthError {
     /// Wrong password, unknown user, or a user without a usable secret: one message for all,
     /// so a client cannot tell which.
     #[error("password authentication failed for user \"{user}\"")]
-    Failed { user: String },
+    Failed { user: String, reason: FailReason },
     /// The client broke the protocol (a malformed SASL message, a wrong message type).
     #[error("{message}")]
     Protocol { message: String, detail: Option<String> },
@@ -24,7 +24,36 @@ pub enum AuthError {
     Client(#[from] FrameError),
 }
 
+/// Why a password check failed: for the proxy's log only (the client is told the same thing in
+/// every case, as PostgreSQL does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailReason {
+    WrongPassword,
+    /// Neither `auth.file` nor `auth.query` has a secret for the role (unknown, or no password).
+    NoSecret,
+    /// The stored secret is an MD5 hash, which cannot check a SCRAM-SHA-256 proof.
+    Md5SecretUnderScram,
+}
+
+impl FailReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailReason::WrongPassword => "password does not match",
+            FailReason::NoSecret => "no secret for the role (unknown role, or no password)",
+            FailReason::Md5SecretUnderScram => "the stored secret is an MD5 hash, which cannot check SCRAM-SHA-256",
+        }
+    }
+}
+
 impl AuthError {
+    /// What the proxy's log should add to the error (never a secret): why a password check failed.
+    pub fn log_detail(&self) -> Option<&'static str> {
+        match self {
+            AuthError::Failed { reason, .. } => Some(reason.as_str()),
+            _ => None,
+        }
+    }
+
     pub(crate) fn protocol(message: impl Into<String>, detail: Option<&str>) -> AuthError {
         AuthError::Protocol { message: message.into(), detail: detail.map(str::to_string) }
     }

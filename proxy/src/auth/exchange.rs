@@ -5,7 +5,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::scram_math::Key;
 use super::scram_server::ServerExchange;
-use super::{md5 as md5_answer, scram_math, AuthError, ScramVerifier, Secret, ServerCredential};
+use super::{md5 as md5_answer, scram_math, AuthError, FailReason, ScramVerifier, Secret, ServerCredential};
 use crate::session::frames::{tag_and_body, FrameReader};
 use crate::wire::cstr::Reader;
 use crate::wire::frame::{build, SMALL_MESSAGE_LIMIT};
@@ -46,14 +46,15 @@ async fn read_p<R: AsyncRead + Unpin>(reader: &mut FrameReader<R>, what: &str) -
     Ok(body.to_vec())
 }
 
-/// SCRAM-SHA-256 against `verifier` (a mock one fails at the proof). Returns the ClientKey
+/// SCRAM-SHA-256 against `verifier`; with `mock` set, a mock exchange that fails at the proof
+/// for that reason. Returns the ClientKey
 /// recovered from the client's proof; the caller sends AuthenticationOk.
 pub async fn scram<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     reader: &mut FrameReader<R>,
     writer: &mut W,
     user: &str,
     verifier: ScramVerifier,
-    mock: bool,
+    mock: Option<FailReason>,
 ) -> Result<Key, AuthError> {
     let mut mechanisms = Vec::with_capacity(SCRAM_SHA_256.len() + 2);
     mechanisms.extend_from_slice(SCRAM_SHA_256.as_bytes());
@@ -96,10 +97,11 @@ pub async fn md5<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     let (expected, credential) = match secret {
         Some(Secret::Plain(p)) => (md5_answer::answer_from_plain(user, &p, salt), ServerCredential::Plain(p)),
         Some(Secret::Md5(h)) => (md5_answer::answer_from_hash(&h, salt), ServerCredential::Md5(h)),
-        Some(Secret::Scram(_)) | None => return Err(AuthError::Failed { user: user.to_string() }),
+        // Not reached with a SCRAM verifier (the caller runs SCRAM then, as PostgreSQL does).
+        Some(Secret::Scram(_)) | None => return Err(AuthError::Failed { user: user.to_string(), reason: FailReason::NoSecret }),
     };
     if !scram_math::same(answer, expected.as_bytes()) {
-        return Err(AuthError::Failed { user: user.to_string() });
+        return Err(AuthError::Failed { user: user.to_string(), reason: FailReason::WrongPassword });
     }
     Ok(credential)
 }

@@ -22,7 +22,7 @@ pub mod userlist;
 use std::fmt;
 
 pub use authenticator::Authenticator;
-pub use error::{AuthError, AuthSetupError, LoginError};
+pub use error::{AuthError, AuthSetupError, FailReason, LoginError};
 pub use login::{login_server, ServerHello};
 pub use secret::{ScramVerifier, Secret};
 

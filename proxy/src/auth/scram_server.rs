@@ -6,7 +6,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
 use super::scram_math::{auth_message, h, recover_client_key, same, server_signature, Key, KEY_LEN};
-use super::{AuthError, ScramVerifier};
+use super::{AuthError, FailReason, ScramVerifier};
 
 /// Random bytes in the server's part of the nonce (PostgreSQL's SCRAM_RAW_NONCE_LEN).
 const SERVER_NONCE_LEN: usize = 18;
@@ -14,8 +14,9 @@ const SERVER_NONCE_LEN: usize = 18;
 /// After the server-first message: what the client-final message is checked against.
 pub struct ServerExchange {
     verifier: ScramVerifier,
-    /// A mock exchange (unknown user, or no SCRAM-capable secret) fails whatever the proof.
-    mock: bool,
+    /// A mock exchange (unknown user, or no SCRAM-capable secret) fails whatever the proof,
+    /// for this reason.
+    mock: Option<FailReason>,
     /// The `c=` value the client must send back: base64 of its own gs2 header.
     cbind: String,
     nonce: String,
@@ -32,7 +33,7 @@ pub struct Verified {
 
 impl ServerExchange {
     /// Reads the client-first message and builds the server-first one (returned by `server_first`).
-    pub fn start(client_first: &[u8], verifier: ScramVerifier, mock: bool) -> Result<ServerExchange, AuthError> {
+    pub fn start(client_first: &[u8], verifier: ScramVerifier, mock: Option<FailReason>) -> Result<ServerExchange, AuthError> {
         let text = std::str::from_utf8(client_first).map_err(|_| AuthError::malformed("The message is not valid UTF-8."))?;
         let (gs2_header, bare) = split_gs2_header(text)?;
         let client_nonce = read_client_first_bare(bare)?;
@@ -70,14 +71,14 @@ impl ServerExchange {
             .ok()
             .and_then(|p| <[u8; KEY_LEN]>::try_from(p.as_slice()).ok())
             .ok_or_else(|| AuthError::malformed("Malformed proof in client-final-message."))?;
-        let failed = || AuthError::Failed { user: user.to_string() };
-        if self.mock {
-            return Err(failed());
+        let failed = |reason| AuthError::Failed { user: user.to_string(), reason };
+        if let Some(reason) = self.mock {
+            return Err(failed(reason));
         }
         let am = auth_message(&self.client_first_bare, &self.server_first, without_proof);
         let client_key = recover_client_key(&self.verifier.stored_key, &proof, &am);
         if !same(&h(&client_key), &self.verifier.stored_key) {
-            return Err(failed());
+            return Err(failed(FailReason::WrongPassword));
         }
         let server_final = format!("v={}", STANDARD.encode(server_signature(&self.verifier.server_key, &am)));
         Ok(Verified { server_final, client_key })
@@ -147,7 +148,7 @@ mod tests {
         let (v, ck) = verifier("pencil");
         for (header, cbind) in [("n,,", "biws"), ("y,,", "eSws")] {
             let bare = "n=,r=abcDEF123";
-            let ex = ServerExchange::start(format!("{header}{bare}").as_bytes(), v.clone(), false).unwrap();
+            let ex = ServerExchange::start(format!("{header}{bare}").as_bytes(), v.clone(), None).unwrap();
             assert!(ex.server_first().starts_with("r=abcDEF123"));
             assert!(ex.server_first().ends_with(",s=MDEyMzQ1Njc4OWFiY2RlZg==,i=4096"));
             let fin = client_final(&ex, bare, cbind, &ck);
@@ -163,12 +164,13 @@ mod tests {
         let (_, wrong) = verifier("other");
         let (_, right) = verifier("pencil");
         let bare = "n=,r=nonce";
-        for (key, mock) in [(wrong, false), (right, true)] {
+        for (key, mock) in [(wrong, None), (right, Some(FailReason::NoSecret))] {
             let ex = ServerExchange::start(format!("n,,{bare}").as_bytes(), v.clone(), mock).unwrap();
             let fin = client_final(&ex, bare, "biws", &key);
             let err = ex.finish(fin.as_bytes(), "alice").err().unwrap();
             assert_eq!(err.code(), "28P01");
             assert_eq!(err.to_string(), "password authentication failed for user \"alice\"");
+            assert_eq!(err.log_detail(), Some(mock.unwrap_or(FailReason::WrongPassword).as_str()));
         }
     }
 
@@ -176,11 +178,11 @@ mod tests {
     fn malformed_messages_are_protocol_violations() {
         let (v, ck) = verifier("pencil");
         for bad in ["p=tls-server-end-point,,n=,r=x", "x,,n=,r=x", "n,a=bob,n=,r=x", "n,,r=x", "n,,n=,", "m=ext,n=,r=x", "n,,m=x,n=,r=x"] {
-            let err = ServerExchange::start(bad.as_bytes(), v.clone(), false).err().unwrap_or_else(|| panic!("{bad} accepted"));
+            let err = ServerExchange::start(bad.as_bytes(), v.clone(), None).err().unwrap_or_else(|| panic!("{bad} accepted"));
             assert_eq!(err.code(), "08P01", "{bad}");
         }
         let bare = "n=,r=nonce";
-        let start = || ServerExchange::start(format!("n,,{bare}").as_bytes(), v.clone(), false).unwrap();
+        let start = || ServerExchange::start(format!("n,,{bare}").as_bytes(), v.clone(), None).unwrap();
         // Channel-binding data that does not match the header, a foreign nonce, a short proof.
         let ex = start();
         let fin = client_final(&ex, bare, "eSws", &ck);
