@@ -455,3 +455,36 @@ async fn auth_query_errors_reach_the_caller_without_secrets() {
         "{text}"
     );
 }
+
+/// libpq (psql) as a second real driver: SCRAM and MD5, right and wrong passwords.
+#[tokio::test]
+async fn psql_logs_in_through_the_front_end() {
+    let cases = [("scram-sha-256", "cp_scram"), ("md5", "cp_md5")];
+    for (kind, role) in cases {
+        let auth = authenticator(kind, None);
+        for (password, ok) in [(password_of(role), true), ("wrong", false)] {
+            let (port, front) = front(Arc::clone(&auth)).await;
+            let conninfo = format!("host=127.0.0.1 port={port} user={role} dbname=postgres sslmode=disable");
+            let pw = password.to_string();
+            let out = tokio::task::spawn_blocking(move || {
+                std::process::Command::new("psql")
+                    .env("PGPASSWORD", pw)
+                    .args([conninfo.as_str(), "-X", "-w", "-c", "\\q"])
+                    .output()
+                    .expect("psql is needed for this test: apt-get install -y postgresql-client-15")
+            })
+            .await
+            .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let front = front.await.unwrap();
+            if ok {
+                assert!(out.status.success(), "{kind} {role}: {stderr}");
+                assert!(front.is_ok(), "{front:?}");
+            } else {
+                assert!(!out.status.success());
+                assert!(stderr.contains(&format!("password authentication failed for user \"{role}\"")), "{stderr}");
+                assert!(matches!(front, Err(AuthError::Failed { .. })), "{front:?}");
+            }
+        }
+    }
+}
