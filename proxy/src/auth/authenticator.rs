@@ -104,14 +104,16 @@ impl Authenticator {
     }
 
     fn verifier_of_plain(&self, user: &str, password: &str) -> Result<ScramVerifier, AuthError> {
-        let mut derived = self.derived.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((plain, v)) = derived.get(user) {
-            if plain == password {
-                return Ok(v.clone());
-            }
+        let cached = {
+            let derived = self.derived.lock().unwrap_or_else(|p| p.into_inner());
+            derived.get(user).filter(|(plain, _)| plain == password).map(|(_, v)| v.clone())
+        };
+        if let Some(v) = cached {
+            return Ok(v);
         }
+        // Derived outside the lock: 4096 HMAC rounds should not hold up other logins.
         let v = ScramVerifier::from_plain(password).ok_or_else(|| AuthError::protocol("could not derive a SCRAM verifier", None))?;
-        derived.insert(user.to_string(), (password.to_string(), v.clone()));
+        self.derived.lock().unwrap_or_else(|p| p.into_inner()).insert(user.to_string(), (password.to_string(), v.clone()));
         Ok(v)
     }
 
@@ -154,4 +156,31 @@ fn secret_query(config: &Config, file: &HashMap<String, Secret>) -> Result<Secre
     let ca = (!config.upstream.ca_file.is_empty()).then(|| std::path::Path::new(&config.upstream.ca_file));
     let tls = crate::net::tls::client_config(mode, ca).map_err(|e| AuthSetupError { key: "upstream.sslmode", message: e.to_string() })?;
     Ok(SecretQuery::new(pg, tls, config.auth.query.clone()))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn bare() -> Authenticator {
+        Authenticator { kind: AuthType::ScramSha256, file: HashMap::new(), query: None, derived: Mutex::default(), mock_key: [9; 32] }
+    }
+
+    #[test]
+    fn derived_verifiers_are_cached_per_user_and_password() {
+        let a = bare();
+        let first = a.verifier_of_plain("u", "pw").unwrap();
+        assert_eq!(a.verifier_of_plain("u", "pw").unwrap(), first);
+        // A changed password derives a new verifier (new salt).
+        assert_ne!(a.verifier_of_plain("u", "pw2").unwrap().salt, first.salt);
+    }
+
+    #[test]
+    fn mock_salts_are_stable_per_user() {
+        let a = bare();
+        assert_eq!(a.mock_verifier("ghost").salt, a.mock_verifier("ghost").salt);
+        assert_ne!(a.mock_verifier("ghost").salt, a.mock_verifier("other").salt);
+        assert_eq!(a.mock_verifier("ghost").salt.len(), 16);
+    }
 }
