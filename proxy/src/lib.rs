@@ -4,6 +4,7 @@
 //! logging and signals around it, and tests run it in-process on `127.0.0.1:0`.
 
 pub mod admin;
+pub mod auth;
 pub mod caching;
 pub mod cancel;
 pub mod cli;

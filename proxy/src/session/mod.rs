@@ -4,7 +4,7 @@
 mod admission;
 mod auth;
 mod cache_step;
-mod frames;
+pub mod frames;
 mod handshake;
 pub mod pooled;
 mod relay;
