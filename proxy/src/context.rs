@@ -24,6 +24,8 @@ pub enum ContextError {
     Metadata(#[from] MetadataError),
     #[error("result cache: {0}")]
     Cache(String),
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthSetupError),
 }
 
 /// Where the configuration came from, so RELOAD can read it again.
@@ -57,6 +59,8 @@ pub struct Context {
     pub source: ConfigSource,
     /// Server connection pools (`pool.mode` session or transaction; unused when off).
     pub pools: crate::pool::Pools,
+    /// Checks pooled clients' passwords (None when `pool.mode = off`: the coordinator does).
+    pub authenticator: Option<crate::auth::Authenticator>,
 }
 
 impl Context {
@@ -75,6 +79,8 @@ impl Context {
         } else {
             None
         };
+        let authenticator =
+            if config.pool.mode != crate::config::PoolMode::Off { Some(crate::auth::Authenticator::from_config(&config)?) } else { None };
         let hooks: Arc<dyn HooksFactory> = if config.routing.enabled {
             let router = Arc::new(Router::new(config.routing.shape_cache_size as usize));
             let factory = RoutingFactory::new(router, Arc::clone(&stores), Arc::clone(&shapes), &config.routing.search_path);
@@ -96,6 +102,7 @@ impl Context {
             cache,
             source: ConfigSource::default(),
             pools: crate::pool::Pools::default(),
+            authenticator,
             live: arc_swap::ArcSwap::from_pointee(config.clone()),
             config,
         })

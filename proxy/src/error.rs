@@ -32,6 +32,9 @@ pub enum SessionError {
     IdleTimeout,
     #[error("terminating connection because the proxy is shutting down")]
     Shutdown,
+    /// The proxy refused a pooled client's login (wrong password…); the ErrorResponse it gets.
+    #[error("authentication failed: {}", crate::pool::describe_error(.0.get(5..).unwrap_or_default()))]
+    Auth(BytesMut),
     /// A pooled client could not get a server connection; the ErrorResponse it gets.
     #[error("no server connection: {}", crate::pool::describe_error(.0.get(5..).unwrap_or_default()))]
     Pool(BytesMut),
@@ -52,13 +55,14 @@ impl SessionError {
             SessionError::IdleTimeout => "57P05",
             SessionError::Shutdown => "57P01",
             SessionError::Pool(_) => "53300",
+            SessionError::Auth(_) => "28P01",
             SessionError::ClientTls(_) | SessionError::ClientIo(_) | SessionError::Refused => return None,
         })
     }
 
     /// The FATAL ErrorResponse for the client.
     pub fn to_client(&self) -> Option<BytesMut> {
-        if let SessionError::Pool(msg) = self {
+        if let SessionError::Pool(msg) | SessionError::Auth(msg) = self {
             return Some(msg.clone());
         }
         self.sqlstate().map(|code| encode(Severity::Fatal, code, &self.to_string(), None))

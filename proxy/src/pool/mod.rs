@@ -22,13 +22,7 @@ pub use open::{startup_packet, OpenError};
 pub use pools::{CheckoutError, Pool, PoolSnapshot, Pools};
 
 /// What a pool logs its server connections in with (the latest its clients proved).
-#[derive(Debug, Clone, Default)]
-pub enum Credential {
-    /// The server trusts the role.
-    #[default]
-    None,
-    Plain(String),
-}
+pub type Credential = crate::auth::ServerCredential;
 
 /// What clients left on a server connection that the next client must know of.
 #[derive(Default)]
@@ -38,16 +32,4 @@ pub struct ServerSideState {}
 pub fn describe_error(body: &[u8]) -> String {
     let field = |c| crate::wire::error_response::field(body, c).map(String::from_utf8_lossy).unwrap_or_default();
     format!("{} ({})", field(b'M'), field(b'C'))
-}
-
-/// The answer to one authentication request of the server (None: nothing to send).
-fn login_answer(code: i32, _rest: &[u8], credential: &Credential) -> Result<Option<Vec<u8>>, OpenError> {
-    match code {
-        0 => Ok(None),
-        3 => match credential {
-            Credential::Plain(pw) => Ok(Some(crate::wire::frame::build(b'p', &[pw.as_bytes(), &[0]].concat()))),
-            Credential::None => Err(OpenError::NoPassword),
-        },
-        other => Err(OpenError::Unsupported(other)),
-    }
 }

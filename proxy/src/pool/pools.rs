@@ -97,7 +97,7 @@ impl Pool {
             key,
             state: Mutex::new(PoolState::default()),
             params: Mutex::new(None),
-            credential: Mutex::new(Credential::None),
+            credential: Mutex::new(crate::auth::ServerCredential::None),
             clients: AtomicU32::new(0),
             active: AtomicU32::new(0),
             waiting: AtomicU32::new(0),
