@@ -18,6 +18,7 @@ pub mod logging;
 pub mod metadata;
 pub mod metrics;
 pub mod net;
+pub mod pool;
 pub mod routing;
 pub mod server;
 pub mod session;
