@@ -1,7 +1,8 @@
 //! SQL spellings of names and values in the statements the proxy writes.
 
 /// Settings whose value is a list of identifiers (GUC_LIST_QUOTE): `SET name = 'a, b'` would make
-/// one element of the whole string, so their values are written as a list of quoted names.
+/// one element of the whole string, and `SET name TO a, B` shows `a, b`, so their raw value is
+/// given to `set_config`, which stores it as a startup parameter does.
 const IDENTIFIER_LISTS: &[&str] =
     &["search_path", "temp_tablespaces", "local_preload_libraries", "session_preload_libraries", "shared_preload_libraries"];
 
@@ -62,17 +63,12 @@ pub fn startup_set(setting: &str, value: &str) -> String {
     out.push_str("SET ");
     name(setting, &mut out);
     if IDENTIFIER_LISTS.contains(&setting) {
-        out.push_str(" TO ");
-        let items = identifier_list(value);
-        if items.is_empty() {
-            out.push_str("''");
-        }
-        for (i, item) in items.iter().enumerate() {
-            if i > 0 {
-                out.push_str(", ");
-            }
-            identifier(item, &mut out);
-        }
+        out.clear();
+        out.push_str("SELECT pg_catalog.set_config(");
+        literal(setting, &mut out);
+        out.push_str(", ");
+        literal(value, &mut out);
+        out.push_str(", false)");
     } else {
         out.push_str(" = ");
         literal(value, &mut out);
@@ -90,48 +86,3 @@ pub fn reset(setting: &str, out: &mut String) {
     name(setting, out);
 }
 
-/// A list setting's raw value read as PostgreSQL reads it (SplitIdentifierString): elements
-/// separated by commas, white space around them dropped, `"quoted"` kept as written (`""` is a
-/// quote), anything else folded to lower case.
-fn identifier_list(value: &str) -> Vec<String> {
-    let mut items = Vec::new();
-    let mut chars = value.chars().peekable();
-    loop {
-        while chars.next_if(|c| c.is_whitespace()).is_some() {}
-        let mut item = String::new();
-        if chars.next_if_eq(&'"').is_some() {
-            while let Some(c) = chars.next() {
-                if c == '"' {
-                    if chars.next_if_eq(&'"').is_none() {
-                        break;
-                    }
-                }
-                item.push(c);
-            }
-            while chars.next_if(|&c| c != ',').is_some() {}
-        } else {
-            while let Some(c) = chars.next_if(|&c| c != ',') {
-                item.push(c.to_ascii_lowercase());
-            }
-            item.truncate(item.trim_end().len());
-        }
-        let more = chars.next().is_some();
-        if !item.is_empty() || more {
-            items.push(item);
-        }
-        if !more {
-            return items;
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::identifier_list;
-
-    #[test]
-    fn lists_read_as_postgres_reads_them() {
-        assert_eq!(identifier_list(" \"$user\" , Public,\"a,\"\"b\""), vec!["$user", "public", "a,\"b"]);
-        assert!(identifier_list("  ").is_empty());
-    }
-}

@@ -44,7 +44,7 @@ fn startup_parameters_become_quoted_sets() {
             ("application_name", "SET application_name = 'it''s'"),
             ("datestyle", "SET datestyle = 'ISO, MDY'"),
             ("x.path", "SET x.path = E'C:\\\\dir ''q'''"),
-            ("search_path", "SET search_path TO \"$user\", \"app\", \"Mixed\"\"Q\""),
+            ("search_path", "SELECT pg_catalog.set_config('search_path', '\"$user\", App, \"Mixed\"\"Q\"', false)"),
             ("work_mem", "SET work_mem = '4MB'"),
             ("statement_timeout", "SET statement_timeout = '5s'"),
         ]
@@ -60,7 +60,7 @@ fn startup_parameters_become_quoted_sets() {
 fn odd_names_and_empty_lists_are_quoted() {
     let c = ClientSettings::new(&startup(&[("Odd-Name", "v"), ("search_path", "")]));
     assert_eq!(c.get("odd-name"), Some("SET \"odd-name\" = 'v'"));
-    assert_eq!(c.get("search_path"), Some("SET search_path TO ''"));
+    assert_eq!(c.get("search_path"), Some("SELECT pg_catalog.set_config('search_path', '', false)"));
 }
 
 #[test]

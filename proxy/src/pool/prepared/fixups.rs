@@ -41,7 +41,7 @@ enum Effect {
     None,
     Prepares(u64),
     Closes(u64),
-    /// Set the server's unnamed statement.
+    /// Set or dropped the server's unnamed statement.
     Unnamed,
 }
 
@@ -112,7 +112,7 @@ impl ResponseFixups {
             match entry {
                 Entry::Reply(_, Effect::Prepares(id)) => server.forget(*id),
                 Entry::Reply(_, Effect::Closes(id)) => server.restore(*id),
-                Entry::Reply(_, Effect::Unnamed) => server.clear_unnamed(),
+                Entry::Reply(_, Effect::Unnamed) => server.unknown_unnamed(),
                 Entry::Reply(_, Effect::None) | Entry::Ready => {}
             }
         }

@@ -126,6 +126,8 @@ impl Planner {
                 client.drop_unnamed();
                 server.clear_unnamed();
                 frames::verbatim(out, b'C', body);
+                fixups.expect_unnamed(Answer::Pass);
+                return Ok(());
             }
             (b'S', false) if server.capacity() > 0 => {
                 client.forget(view.name);
@@ -155,14 +157,22 @@ impl Planner {
         fixups: &mut ResponseFixups,
     ) -> Option<bytes::Bytes> {
         if name.is_empty() {
-            // Re-send the client's unnamed Parse where this server does not hold it; without one
-            // the server reports the missing unnamed statement itself, as PostgreSQL would.
-            if let Some((generation, parse)) = client.unnamed() {
-                if !server.has_unnamed(client.key(), generation) {
+            // Re-send the client's unnamed Parse where this server does not hold it. A client
+            // without one must get PostgreSQL's "does not exist", not another client's leftover
+            // statement: the server's is dropped first (hidden Close) where it may have one.
+            match client.unnamed() {
+                Some((generation, parse)) if !server.has_unnamed(client.key(), generation) => {
                     frames::verbatim(out, b'P', parse);
                     fixups.expect_unnamed(Answer::Hide);
                     server.set_unnamed(client.key(), generation);
                 }
+                Some(_) => {}
+                None if server.may_hold_unnamed() => {
+                    frames::target(out, b'C', b'S', b"");
+                    fixups.expect_unnamed(Answer::Hide);
+                    server.clear_unnamed();
+                }
+                None => {}
             }
             return None;
         }

@@ -9,8 +9,18 @@ pub struct ServerStatements {
     /// and evicting do not allocate.
     lru: LinkedHashMap<u64, (), ahash::RandomState>,
     capacity: usize,
-    /// (client key, generation) of the unnamed statement the server holds, if the proxy knows.
-    unnamed: Option<(u64, u64)>,
+    unnamed: Unnamed,
+}
+
+/// The server's unnamed statement, as far as the proxy knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Unnamed {
+    /// None (a fresh connection, or dropped by a simple Query or a Close).
+    Empty,
+    /// A client's, as of that client's unnamed Parse number `generation`.
+    Of { client: u64, generation: u64 },
+    /// Maybe some: a Parse or Close of it was skipped by an error.
+    Unknown,
 }
 
 impl ServerStatements {
@@ -18,7 +28,7 @@ impl ServerStatements {
     pub fn new(capacity: usize) -> ServerStatements {
         let mut lru = LinkedHashMap::with_hasher(ahash::RandomState::new());
         lru.reserve(capacity.min(1024));
-        ServerStatements { lru, capacity, unnamed: None }
+        ServerStatements { lru, capacity, unnamed: Unnamed::Empty }
     }
 
     pub fn capacity(&self) -> usize {
@@ -92,16 +102,26 @@ impl ServerStatements {
 
     /// Whether the server holds this client's current unnamed statement.
     pub(super) fn has_unnamed(&self, client_key: u64, generation: u64) -> bool {
-        self.unnamed == Some((client_key, generation))
+        self.unnamed == Unnamed::Of { client: client_key, generation }
+    }
+
+    /// Whether the server may hold some unnamed statement (then a client without one must not
+    /// reach it).
+    pub(super) fn may_hold_unnamed(&self) -> bool {
+        self.unnamed != Unnamed::Empty
     }
 
     pub(super) fn set_unnamed(&mut self, client_key: u64, generation: u64) {
-        self.unnamed = Some((client_key, generation));
+        self.unnamed = Unnamed::Of { client: client_key, generation };
     }
 
-    /// The server's unnamed statement is gone or unknown (a simple Query drops it; a skipped
-    /// Parse may not have made it).
+    /// The server has no unnamed statement: a simple Query (which drops it) or a Close of it ran.
     pub fn clear_unnamed(&mut self) {
-        self.unnamed = None;
+        self.unnamed = Unnamed::Empty;
+    }
+
+    /// A Parse or Close of the unnamed statement was skipped: what the server holds is unknown.
+    pub(super) fn unknown_unnamed(&mut self) {
+        self.unnamed = Unnamed::Unknown;
     }
 }

@@ -364,11 +364,18 @@ fn unnamed_statement_is_passed_and_resent_where_missing() {
     r.parse(&mut c, &mut s1, "", "select 'v'");
     assert_eq!(r.bind(&mut c, &mut s2, ""), v(&["P  select 'v'", "B  "]));
     // A simple query drops the unnamed statement, for the client as in PostgreSQL.
+    // Where another server still holds the client's old one, it is dropped first (hidden), so
+    // the server reports it missing as PostgreSQL would.
     r.planner.on_query(&mut c, &mut s2);
+    assert_eq!(r.bind(&mut c, &mut s2, ""), v(&["B  "]));
+    assert_eq!(r.bind(&mut c, &mut s1, ""), v(&["C S ", "B  "]));
     assert_eq!(r.bind(&mut c, &mut s1, ""), v(&["B  "]));
-    // A client that never had one: the Bind goes as is (the server reports it).
+    // A client that never had one never reaches another client's.
     let mut fresh = r.planner.client();
-    assert_eq!(r.bind(&mut fresh, &mut s1, ""), v(&["B  "]));
+    r.parse(&mut other, &mut s1, "", "select 'other'");
+    assert_eq!(r.describe(&mut fresh, &mut s1, b'S', ""), v(&["C S ", "D S "]));
+    let mut new_server = ServerStatements::new(10);
+    assert_eq!(r.bind(&mut fresh, &mut new_server, ""), v(&["B  "]));
 }
 
 #[test]
@@ -383,6 +390,12 @@ fn unnamed_close_and_skipped_unnamed_parse() {
     assert_eq!(r.bind(&mut c, &mut s, ""), v(&["P  select 'u'", "B  "]));
     assert_eq!(r.close(&mut c, &mut s, b'S', ""), v(&["C S "]));
     assert_eq!(r.bind(&mut c, &mut s, ""), v(&["B  "]));
+    // A skipped Close of it leaves the server's unknown: dropped again before a Bind.
+    r.fixups.clear();
+    r.close(&mut c, &mut s, b'S', "");
+    r.fixups.expect_ready();
+    assert_eq!(r.fixups.on_ready(&mut s), 1);
+    assert_eq!(r.bind(&mut c, &mut s, ""), v(&["C S ", "B  "]));
 }
 
 #[test]
