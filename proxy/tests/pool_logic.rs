@@ -210,8 +210,7 @@ async fn error_skipped_batches_leave_the_record_as_the_server_is() {
     assert_eq!(same(&planner, &mut c, &mut s, &failing, "failing parse").await, "EZ");
     assert_eq!(s.prepared().await, Vec::<String>::new());
     assert_eq!(s.recorded(), Vec::<String>::new());
-    // x and y are prepared again when used (y was defined by the client, whose Parse was skipped
-    // on the direct connection too; there it does not exist).
+    // x was closed to make room for z: it is prepared again when used.
     let again = cat(&[fe::bind("", "x", &[]), fe::execute("", 0), fe::sync()]);
     assert_eq!(same(&planner, &mut c, &mut s, &again, "x again").await, "2DCZ");
     assert_eq!(s.prepared().await, s.recorded());

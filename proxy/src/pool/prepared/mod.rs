@@ -17,6 +17,8 @@
 //!   [`ResponseFixups::expect_ready`] (each is answered by one ReadyForQuery). Also call
 //!   [`Planner::on_query`] for `Q` (a simple query drops the unnamed statement).
 //! - Everything else (`E`, `H`, …): forward as is.
+//! - The session's own simple queries on the connection (settings sync, health check): call
+//!   `expect_ready` too, and [`ServerStatements::clear_unnamed`].
 //!
 //! Per server message: `1`/`3` → [`ResponseFixups::on_complete`] says pass, hide or rewrite;
 //! `Z` → [`ResponseFixups::on_ready`] (before the session releases the connection); `C`
@@ -25,7 +27,22 @@
 //!
 //! An unknown client statement name is sent to the server unchanged, so PostgreSQL itself answers
 //! `26000 prepared statement "S" does not exist` at exactly the place it would have, and skips to
-//! Sync as it would have: the session has nothing to position.
+//! Sync as it would have: the session has nothing to position. (A client without an unnamed
+//! statement that binds it gets a hidden Close of the server's first, so it cannot reach another
+//! client's leftover one; a client name starting `citus_proxy_` that it never defined is sent as
+//! `citus_proxy_noop`.)
+//!
+//! Where it differs from one PostgreSQL session:
+//! - Parse of a name that exists replaces it (PostgreSQL: 42P05 until Close).
+//! - A named Parse that fails on the server still defines the name for the client: a later Bind
+//!   prepares it again and gets the same error, not 26000.
+//! - Parse of a statement the server already holds is answered by a noop Close, which also
+//!   succeeds inside a failed transaction block (PostgreSQL: 25P02 for the Parse; the next Bind
+//!   fails with 25P02 either way).
+//! - SQL `DEALLOCATE name` reaches a server that never heard of `name` and fails there; the
+//!   session has to answer it itself (`ClientStatements::deallocate`). `DEALLOCATE ALL` and
+//!   `DISCARD ALL` work: the server runs them, the session calls
+//!   `ClientStatements::deallocate_all` and the CommandComplete clears the server's record.
 
 mod client;
 mod error;
