@@ -1,7 +1,7 @@
 //! One server connection's settings as the proxy made them, and the statements that make them a
 //! client's.
 
-use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::client::{ClientSettings, Replay};
 use super::quote;
@@ -14,7 +14,27 @@ pub struct ServerSettings {
     applied: Replay,
     /// (client id, version) the record is known to equal: the cheap path of `sync_sql`, which
     /// also sets it when a comparison finds them equal.
-    matches: Cell<Option<(u64, u64)>>,
+    /// Atomics only so the record stays `Sync`; one task uses a connection at a time.
+    matches: Stamp,
+}
+
+/// (client id, version); client ids start at 1, so id 0 is "none".
+#[derive(Debug, Default)]
+struct Stamp {
+    client: AtomicU64,
+    version: AtomicU64,
+}
+
+impl Stamp {
+    fn set(&self, stamp: Option<(u64, u64)>) {
+        let (client, version) = stamp.unwrap_or((0, 0));
+        self.client.store(client, Ordering::Relaxed);
+        self.version.store(version, Ordering::Relaxed);
+    }
+    fn get(&self) -> Option<(u64, u64)> {
+        let client = self.client.load(Ordering::Relaxed);
+        (client != 0).then(|| (client, self.version.load(Ordering::Relaxed)))
+    }
 }
 
 impl ServerSettings {

@@ -239,3 +239,10 @@ fn reading_statements() {
     assert_eq!(read_statement(""), Command::Nothing);
     assert_eq!(read_statement("SET"), Command::Nothing);
 }
+
+#[test]
+fn records_can_live_in_shared_pool_state() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<ClientSettings>();
+    send_sync::<ServerSettings>();
+}

@@ -442,3 +442,13 @@ fn contents_no_client_holds_are_swept() {
     assert_eq!(third.id, 3, "ids are never reused");
     assert_eq!(ids.intern(b"select 1\0\0\0").id, 1);
 }
+
+#[test]
+fn records_can_live_in_shared_pool_state() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<StatementIds>();
+    send_sync::<Planner>();
+    send_sync::<ClientStatements>();
+    send_sync::<ServerStatements>();
+    send_sync::<ResponseFixups>();
+}
