@@ -4,6 +4,7 @@
 //! connections. The session decides when a connection is taken and given back
 //! (`session::pooled`); the pool knows nothing of the protocol beyond logging in.
 
+pub mod carry;
 mod check;
 mod conn;
 mod hidden;
@@ -12,6 +13,7 @@ mod key;
 mod maintenance;
 mod open;
 mod pools;
+pub mod prepared;
 
 pub use conn::ServerConn;
 pub use hidden::{run as run_hidden, HiddenError};
