@@ -57,6 +57,8 @@ pub struct Context {
     pub source: ConfigSource,
     /// Server connection pools (`pool.mode` session or transaction; unused when off).
     pub pools: crate::pool::Pools,
+    /// The shutdown in force, set by `server::run_on` (the console's SHUTDOWN drains through it).
+    pub shutdown: std::sync::OnceLock<crate::shutdown::Shutdown>,
 }
 
 impl Context {
@@ -96,6 +98,7 @@ impl Context {
             cache,
             source: ConfigSource::default(),
             pools: crate::pool::Pools::default(),
+            shutdown: std::sync::OnceLock::new(),
             live: arc_swap::ArcSwap::from_pointee(config.clone()),
             config,
         })
