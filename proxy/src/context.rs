@@ -61,6 +61,8 @@ pub struct Context {
     pub pools: crate::pool::Pools,
     /// Checks pooled clients' passwords (None when `pool.mode = off`: the coordinator does).
     pub authenticator: Option<crate::auth::Authenticator>,
+    /// The shutdown in force, set by `server::run_on` (the console's SHUTDOWN drains through it).
+    pub shutdown: std::sync::OnceLock<crate::shutdown::Shutdown>,
 }
 
 impl Context {
@@ -103,6 +105,7 @@ impl Context {
             source: ConfigSource::default(),
             pools: crate::pool::Pools::default(),
             authenticator,
+            shutdown: std::sync::OnceLock::new(),
             live: arc_swap::ArcSwap::from_pointee(config.clone()),
             config,
         })

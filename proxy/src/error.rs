@@ -35,6 +35,9 @@ pub enum SessionError {
     /// The proxy refused a pooled client's login (wrong password…); the ErrorResponse it gets.
     #[error("authentication failed: {}", crate::pool::describe_error(.0.get(5..).unwrap_or_default()))]
     Auth(BytesMut),
+    /// KILL on the admin console (PostgreSQL's admin_shutdown SQLSTATE, as pg_terminate_backend).
+    #[error("terminating connection due to administrator command (KILL on the proxy's admin console)")]
+    Killed,
     /// A pooled client could not get a server connection; the ErrorResponse it gets.
     #[error("no server connection: {}", crate::pool::describe_error(.0.get(5..).unwrap_or_default()))]
     Pool(BytesMut),
@@ -53,7 +56,7 @@ impl SessionError {
             SessionError::UpstreamLost(_) | SessionError::UpstreamIo(_) => "08006",
             SessionError::TooManyClients(_) | SessionError::TooManyLogins(_) => "53300",
             SessionError::IdleTimeout => "57P05",
-            SessionError::Shutdown => "57P01",
+            SessionError::Shutdown | SessionError::Killed => "57P01",
             SessionError::Pool(_) => "53300",
             SessionError::Auth(_) => "28P01",
             SessionError::ClientTls(_) | SessionError::ClientIo(_) | SessionError::Refused => return None,

@@ -26,6 +26,8 @@ const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 /// As `run`, with each session handed to one of `workers` (thread-per-core) when given.
 pub async fn run_on(listener: TcpListener, ctx: Arc<Context>, shutdown: &Shutdown, workers: Option<&Workers>) {
     let mut phase = shutdown.subscribe();
+    // The console's SHUTDOWN drains as SIGTERM does (a context serves one listener).
+    let _ = ctx.shutdown.set(shutdown.clone());
     let admission = Arc::new(Admission::new(&ctx.config.limits));
     let mut sessions = JoinSet::new();
     if let Ok(addr) = listener.local_addr() {

@@ -16,6 +16,8 @@ pub struct SessionInfo {
     pub user: String,
     pub database: String,
     pub tls: bool,
+    /// `application_name` from the startup packet (a later SET is not seen).
+    pub application_name: String,
     pub connected_at: SystemTime,
     /// `I`, `T` or `E` as last reported by ReadyForQuery.
     tx: AtomicU8,
@@ -27,9 +29,30 @@ pub struct SessionInfo {
     waiting_since: AtomicU64,
     /// Bound to one pooled server connection for good (transaction mode; see session::pooled::pin).
     pinned: std::sync::atomic::AtomicBool,
+    /// Set by the console's KILL; the session loops watch `kill` and end with SQLSTATE 57P01.
+    killed: std::sync::atomic::AtomicBool,
+    kill: tokio::sync::Notify,
 }
 
 impl SessionInfo {
+    /// Asks the session to end (KILL on the admin console).
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Relaxed);
+        self.kill.notify_waiters();
+    }
+    /// Resolves once `kill` was called (at once if it already was). Cancel-safe.
+    pub async fn killed(&self) {
+        loop {
+            let notified = self.kill.notified();
+            tokio::pin!(notified);
+            // Registered before the flag is read, so a kill between the two is not missed.
+            notified.as_mut().enable();
+            if self.killed.load(Ordering::Relaxed) {
+                return;
+            }
+            notified.await;
+        }
+    }
     pub fn set_tx(&self, s: TxStatus) {
         self.tx.store(s.byte(), Ordering::Relaxed);
     }
@@ -92,7 +115,7 @@ impl Drop for Listed {
 }
 
 impl SessionRegistry {
-    pub fn add(self: &Arc<Self>, peer: SocketAddr, user: &str, database: &str, tls: bool) -> Listed {
+    pub fn add(self: &Arc<Self>, peer: SocketAddr, user: &str, database: &str, tls: bool, application_name: &str) -> Listed {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let info = Arc::new(SessionInfo {
             id,
@@ -100,6 +123,7 @@ impl SessionRegistry {
             user: user.to_string(),
             database: database.to_string(),
             tls,
+            application_name: application_name.to_string(),
             connected_at: SystemTime::now(),
             tx: AtomicU8::new(b'I'),
             busy_since: AtomicU64::new(0),
@@ -107,6 +131,8 @@ impl SessionRegistry {
             epoch: self.epoch,
             waiting_since: AtomicU64::new(0),
             pinned: std::sync::atomic::AtomicBool::new(false),
+            killed: std::sync::atomic::AtomicBool::new(false),
+            kill: tokio::sync::Notify::new(),
         });
         self.map.insert(id, Arc::clone(&info));
         Listed { registry: Arc::clone(self), info }

@@ -25,6 +25,16 @@ const LIVE_KEYS: &[&str] = &[
     "slo.worker_registration",
     "admin.users",
     "admin.auth_database",
+    // Read by pool::pools and session::pooled at each use (pool.mode needs a restart).
+    "pool.size",
+    "pool.min_size",
+    "pool.max_db_connections",
+    "pool.max_server_connections",
+    "pool.wait_timeout",
+    "pool.server_idle_timeout",
+    "pool.server_lifetime",
+    "pool.server_check_delay",
+    "pool.reset_query",
 ];
 
 pub fn applies_live(key: &str) -> bool {
@@ -140,6 +150,16 @@ fn apply(ctx: &Context, fresh: Config) -> ConfigOutcome {
                 next.admin.auth_database = fresh.admin.auth_database.clone();
                 true
             }
+            k if k.starts_with("pool.") => {
+                // Every live pool key at once (the others, pool.mode among them, are not in
+                // LIVE_KEYS and keep their value): the group is validated as one.
+                let mode = next.pool.mode;
+                let prepared = next.pool.max_prepared_statements;
+                next.pool = fresh.pool.clone();
+                next.pool.mode = mode;
+                next.pool.max_prepared_statements = prepared;
+                true
+            }
             k if k.starts_with("slo.") => {
                 let window = next.slo.window;
                 next.slo = fresh.slo.clone();
@@ -160,6 +180,11 @@ fn apply(ctx: &Context, fresh: Config) -> ConfigOutcome {
         }
     }
     ctx.metrics.set_slo(&next.slo);
+    let resized = applied.iter().any(|k| k.starts_with("pool."));
     ctx.live.store(Arc::new(next));
+    if resized {
+        // Clients queued for a server connection look again under the new sizes.
+        ctx.pools.resized();
+    }
     ConfigOutcome::Changed { applied, restart_needed, not_applied }
 }

@@ -16,6 +16,10 @@ impl ResultSet {
     pub fn row(&mut self, values: Vec<Option<String>>) {
         self.rows.push(values);
     }
+    /// A command's answer: its tag alone (CommandComplete, no rows).
+    pub fn command(tag: &str) -> ResultSet {
+        ResultSet { columns: Vec::new(), rows: Vec::new(), tag: tag.to_string() }
+    }
     pub fn tagged(mut self, tag: &str) -> ResultSet {
         self.tag = tag.to_string();
         self
@@ -23,6 +27,12 @@ impl ResultSet {
 
     /// RowDescription, DataRows, CommandComplete.
     pub fn encode(&self, out: &mut Vec<u8>) {
+        if self.columns.is_empty() && self.tag != "SHOW" {
+            let mut t = self.tag.clone().into_bytes();
+            t.push(0);
+            out.extend_from_slice(&build(b'C', &t));
+            return;
+        }
         let mut body = Vec::new();
         body.extend_from_slice(&(self.columns.len() as i16).to_be_bytes());
         for c in &self.columns {

@@ -75,6 +75,9 @@ pub struct Pool {
     pub wait_us: AtomicU64,
     /// Signalled when a connection of this pool closes: a queued client may open one.
     room: Notify,
+    /// RECONNECT of this pool bumps it: connections opened before are closed instead of reused
+    /// (per pool, so `RECONNECT db` leaves the other databases' connections alone).
+    generation: AtomicU64,
 }
 
 /// One row of SHOW POOLS.
@@ -104,6 +107,7 @@ impl Pool {
             checkouts: AtomicU64::new(0),
             wait_us: AtomicU64::new(0),
             room: Notify::new(),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -191,7 +195,6 @@ pub struct Pools {
     shared: Arc<Shared>,
     next_id: AtomicU64,
     paused: watch::Sender<bool>,
-    generation: AtomicU64,
     closing: AtomicBool,
 }
 
@@ -202,7 +205,6 @@ impl Default for Pools {
             shared: Arc::new(Shared { servers: DashMap::new(), counts: Mutex::new((0, HashMap::new())), freed: Notify::new() }),
             next_id: AtomicU64::new(1),
             paused: watch::channel(false).0,
-            generation: AtomicU64::new(0),
             closing: AtomicBool::new(false),
         }
     }
@@ -266,6 +268,15 @@ impl Pools {
         }
     }
 
+    /// After a reload changed the sizes or caps: clients queued for a connection look again
+    /// (a larger `pool.size` lets them open one now).
+    pub fn resized(&self) {
+        for pool in self.all() {
+            pool.room.notify_waiters();
+        }
+        self.shared.freed.notify_waiters();
+    }
+
     /// RESUME: waiting checkouts go on.
     pub fn resume(&self) {
         self.paused.send_replace(false);
@@ -274,12 +285,17 @@ impl Pools {
     /// RECONNECT: every connection open now is closed instead of reused from here on (idle
     /// ones at once, busy ones when given back).
     pub async fn reconnect(&self, key: Option<&PoolKey>) -> usize {
-        self.generation.fetch_add(1, Ordering::Relaxed);
+        self.reconnect_where(|k| key.is_none_or(|key| key == k)).await
+    }
+
+    /// RECONNECT of the pools whose key passes `which` (e.g. every pool of one database).
+    pub async fn reconnect_where(&self, which: impl Fn(&PoolKey) -> bool) -> usize {
         let mut closed = 0;
         for pool in self.all() {
-            if key.is_some_and(|k| *k != pool.key) {
+            if !which(&pool.key) {
                 continue;
             }
+            pool.generation.fetch_add(1, Ordering::Relaxed);
             let idle = std::mem::take(&mut lock(&pool.state).idle);
             for conn in idle {
                 closed += 1;
@@ -317,6 +333,8 @@ impl Pools {
                     };
                     continue;
                 }
+                // Read again at each try: a RELOAD may have resized the pool while this client waited.
+                let live = ctx.live();
                 let next = {
                     let mut st = lock(&pool.state);
                     if let Some(conn) = st.idle.pop() {
@@ -400,7 +418,7 @@ impl Pools {
     /// A connection taken from the idle list or handed over: still worth giving to a client?
     async fn usable(&self, ctx: &Context, pool: &Arc<Pool>, mut conn: ServerConn) -> Option<ServerConn> {
         let live = ctx.live();
-        if self.stale(&conn, &live) {
+        if self.stale(pool, &conn, &live) {
             self.discard(pool, conn).await;
             return None;
         }
@@ -414,8 +432,8 @@ impl Pools {
         Some(conn)
     }
 
-    fn stale(&self, conn: &ServerConn, live: &Config) -> bool {
-        conn.generation != self.generation.load(Ordering::Relaxed)
+    fn stale(&self, pool: &Pool, conn: &ServerConn, live: &Config) -> bool {
+        conn.generation != pool.generation.load(Ordering::Relaxed)
             || (!live.pool.server_lifetime.is_zero() && conn.created.elapsed() >= live.pool.server_lifetime)
     }
 
@@ -424,7 +442,7 @@ impl Pools {
         let credential = lock(&pool.credential).clone();
         let started = Instant::now();
         let place = Place { shared: Arc::clone(&self.shared), pool: Arc::clone(pool), id };
-        let (conn, hello) = open(ctx, &pool.key, id, self.generation.load(Ordering::Relaxed), &credential, place).await?;
+        let (conn, hello) = open(ctx, &pool.key, id, pool.generation.load(Ordering::Relaxed), &credential, place).await?;
         ctx.metrics.upstream_connect.record(started.elapsed().as_secs_f64());
         *lock(&pool.params) = Some(Arc::new(hello.parameters));
         self.shared.servers.insert(id, Arc::clone(&conn.info));
@@ -437,7 +455,7 @@ impl Pools {
     pub async fn checkin(&self, ctx: &Context, pool: &Arc<Pool>, mut conn: ServerConn, reusable: bool) {
         pool.active.fetch_sub(1, Ordering::Relaxed);
         let live = ctx.live();
-        if !reusable || self.stale(&conn, &live) || self.closing.load(Ordering::Relaxed) || !conn.buf.is_empty() {
+        if !reusable || self.stale(pool, &conn, &live) || self.closing.load(Ordering::Relaxed) || !conn.buf.is_empty() {
             self.discard(pool, conn).await;
             return;
         }
@@ -477,7 +495,7 @@ impl Pools {
                     let idle_out = !live.pool.server_idle_timeout.is_zero()
                         && conn.idle_since.elapsed() >= live.pool.server_idle_timeout
                         && total - out.len() > min;
-                    if idle_out || self.stale(&conn, &live) {
+                    if idle_out || self.stale(&pool, &conn, &live) {
                         out.push(conn);
                     } else {
                         keep.push(conn);

@@ -107,8 +107,10 @@ async fn run(
     login: LoginSlot,
     deadline: Instant,
 ) -> Result<End, SessionError> {
-    let mut hooks = ctx.hooks.session_hooks(&startup.user, &startup.database, &startup.parameters());
-    let listed = ctx.sessions.add(peer, &startup.user, &startup.database, startup.client.is_tls());
+    let params = startup.parameters();
+    let mut hooks = ctx.hooks.session_hooks(&startup.user, &startup.database, &params);
+    let app = params.iter().find(|(k, _)| k == "application_name").map(|(_, v)| v.as_str()).unwrap_or_default();
+    let listed = ctx.sessions.add(peer, &startup.user, &startup.database, startup.client.is_tls(), app);
     let _upstream_gauge = GaugeGuard::new(&ctx.metrics.upstream_connections);
     let mut halves = connect(ctx, startup.client, deadline).await?;
     let login_of = auth::Login { deadline, admission: Some(admission) };
@@ -232,7 +234,7 @@ fn log_end(peer: SocketAddr, err: &SessionError) {
                 warn!(%peer, error = %err, held_back, "refusing clients: limits.max_logins_in_progress reached");
             }
         }
-        SessionError::IdleTimeout | SessionError::Shutdown => info!(%peer, error = %err, "client disconnected"),
+        SessionError::IdleTimeout | SessionError::Shutdown | SessionError::Killed => info!(%peer, error = %err, "client disconnected"),
         _ => warn!(%peer, error = %err, "session failed"),
     }
 }

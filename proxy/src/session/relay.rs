@@ -81,6 +81,8 @@ pub async fn run(
     ctx: &Arc<Context>,
     mut phase: watch::Receiver<Phase>,
 ) -> Result<End, SessionError> {
+    // KILL on the admin console ends the session (see the select below).
+    let kill = Arc::clone(&info);
     let state = State::new(hooks, info);
     // Wakes the coordinator → client direction when a cached answer is queued for the client.
     let wake = Notify::new();
@@ -92,6 +94,8 @@ pub async fn run(
         tokio::select! {
             r = &mut c2s => after_client_end(r, &mut s2c).await,
             r = &mut s2c => r,
+            // Admin console KILL: ends now, whatever is in flight (the client gets 57P01).
+            _ = kill.killed() => Err(SessionError::Killed),
             _ = reached(&mut phase, Phase::Draining) => {
                 let idle = {
                     let mut st = lock(&state);

@@ -67,7 +67,8 @@ pub async fn run(
         }
     };
     drop(login_slot);
-    let listed = ctx.sessions.add(peer, &startup.user, &startup.database, tls);
+    let app = params.iter().find(|(k, _)| k == "application_name").map(|(_, v)| v.as_str()).unwrap_or_default();
+    let listed = ctx.sessions.add(peer, &startup.user, &startup.database, tls, app);
     let cancel = Arc::new(PooledCancel::default());
     let (client_key, _registration) = ctx.cancels.register_pooled(Arc::clone(&cancel));
     let mut hooks = ctx.hooks.session_hooks(&startup.user, &startup.database, &params);

@@ -178,6 +178,8 @@ impl<'a> Pooled<'a> {
                             }
                         }
                         _ = timeout => return Err(SessionError::IdleTimeout),
+                        // Admin console KILL (added for the console's KILL command).
+                        _ = self.info.killed() => return Err(SessionError::Killed),
                         _ = reached(phase, Phase::Draining), if idle => return Ok(End::Drained),
                     }
                 }
@@ -201,6 +203,8 @@ impl<'a> Pooled<'a> {
                         }
                         _ = reached(phase, Phase::Draining), if can_drain => return Ok(End::Drained),
                         _ = reached(&mut closing, Phase::Closing) => return Ok(End::Closed),
+                        // Admin console KILL: the server connection is closed at release (not clean).
+                        _ = self.info.killed() => return Err(SessionError::Killed),
                     };
                     if from_server {
                         if let Some(end) = self.walk_server().await? {
