@@ -345,6 +345,77 @@ async fn temp_table_outside_a_transaction_stays_usable() {
     p.stop().await;
 }
 
+/// `CREATE TABLE pg_temp.x` makes a temporary table as `CREATE TEMP TABLE x` does: the client
+/// must keep its backend (pin) or it loses the table to the next transaction's connection.
+#[tokio::test]
+async fn table_created_in_pg_temp_stays_usable() {
+    let p = pooled_with("transaction", "2", false, &[]).await;
+    let a = connect(&p).await;
+    let others: Vec<_> = join_all((0..4).map(|_| connect(&p))).await;
+    a.batch_execute("CREATE TABLE pg_temp.pool_tmp2 (a int); INSERT INTO pg_temp.pool_tmp2 VALUES (1)").await.unwrap();
+    for i in 0..10 {
+        // Others hold both connections for a moment, so a's next statement may get either.
+        let busy = join_all(others.iter().map(|o| o.simple_query("SELECT pg_sleep(0.005)"))).await;
+        assert!(busy.iter().all(Result::is_ok), "{busy:?}");
+        let r = a.query_one("SELECT count(*) FROM pg_temp.pool_tmp2", &[]).await;
+        let n: i64 = r.unwrap_or_else(|e| panic!("round {i}: a's table in pg_temp is gone ({}): {e}", code(&e))).get(0);
+        assert_eq!(n, 1);
+    }
+    p.stop().await;
+}
+
+/// Session mode: what a client left on its connection (settings, temp tables, a session lock,
+/// a LISTEN) is reset (pool.reset_query) before the next client gets it.
+#[tokio::test]
+async fn session_mode_resets_a_connection_between_clients() {
+    let p = pooled_with("session", "1", false, &[]).await;
+    let d = direct().await;
+    let default_tz = simple_value(&d, "SHOW TimeZone").await.unwrap();
+    let a = connect(&p).await;
+    let mine = pid(&a).await;
+    a.batch_execute(
+        "SET TimeZone = 'Asia/Tokyo'; CREATE TEMP TABLE sess_tmp (a int); SELECT pg_advisory_lock(515151); LISTEN sess_chan; \
+         PREPARE sess_q AS SELECT 1",
+    )
+    .await
+    .unwrap();
+    drop(a);
+    let b = connect(&p).await;
+    assert_eq!(within(15, "b after a left", pid(&b)).await, mine, "pool.size 1: b gets a's connection back");
+    assert_eq!(simple_value(&b, "SHOW TimeZone").await, Some(default_tz));
+    assert_eq!(code(&b.simple_query("SELECT * FROM sess_tmp").await.expect_err("temp table gone")), "42P01");
+    assert_eq!(simple_value(&b, "SELECT pg_try_advisory_lock(515151)::text").await.as_deref(), Some("true"));
+    assert_eq!(simple_value(&b, "SELECT count(*) FROM pg_listening_channels()").await.as_deref(), Some("0"));
+    assert_eq!(simple_value(&b, "SELECT count(*) FROM pg_prepared_statements").await.as_deref(), Some("0"));
+    p.stop().await;
+}
+
+/// Startup parameters (application_name, options) are the client's own in transaction mode,
+/// whatever connection serves it. Expected to fail until settings are re-applied per client.
+#[tokio::test]
+async fn startup_parameters_follow_their_client() {
+    let p = pooled_with("transaction", "1", false, &[]).await;
+    let mut clients = Vec::new();
+    for name in ["first-app", "second-app"] {
+        let mut cfg: tokio_postgres::Config = p.url("postgres").parse().unwrap();
+        cfg.application_name(name);
+        let (c, conn) = cfg.connect(NoTls).await.unwrap();
+        tokio::spawn(conn);
+        clients.push((name, c));
+    }
+    let mut problems = Vec::new();
+    for round in 0..3 {
+        for (name, c) in &clients {
+            let shown = simple_value(c, "SHOW application_name").await;
+            if shown.as_deref() != Some(name) {
+                problems.push(format!("round {round}: client {name} sees application_name {shown:?}"));
+            }
+        }
+    }
+    p.stop().await;
+    assert!(problems.is_empty(), "startup parameters do not follow their client:\n{}", problems.join("\n"));
+}
+
 #[tokio::test]
 async fn session_advisory_lock_held_and_released_by_the_same_client() {
     let p = pooled_with("transaction", "2", false, &[]).await;

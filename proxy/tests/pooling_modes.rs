@@ -416,3 +416,39 @@ async fn pooled_psql_copy_and_scripts() {
     let _ = std::fs::remove_file(file);
     p.stop().await;
 }
+
+/// async_messages.rs's notices scenario, pooled: NoticeResponses arrive in order with their
+/// results, and a SET reports its ParameterStatus to the client.
+#[tokio::test]
+async fn pooled_notices_and_parameter_status() {
+    use common::{connect_observed, Seen};
+    let notice = |m: &str| Seen::Notice { severity: "NOTICE".into(), code: "00000".into(), message: m.into() };
+    for (mode, routed) in MODES {
+        let p = pooled_with(mode, "2", routed, &[]).await;
+        let o = connect_observed(&p.url("postgres")).await;
+        o.client.batch_execute("DO $$ BEGIN RAISE NOTICE 'hello %', 42; END $$").await.unwrap();
+        o.mark("after DO");
+        let r = o
+            .client
+            .simple_query("DO $$ BEGIN RAISE NOTICE 'first'; END $$; SELECT 1; DO $$ BEGIN RAISE WARNING 'second'; RAISE NOTICE 'third'; END $$")
+            .await
+            .unwrap();
+        assert_eq!(r.len(), 5);
+        o.mark("after multi");
+        let rows = o.client.query("SELECT generate_series(1, $1)", &[&3i32]).await.unwrap();
+        assert_eq!(rows.len(), 3);
+        let seen = o.take();
+        let expected = vec![
+            notice("hello 42"),
+            Seen::Mark("after DO".into()),
+            notice("first"),
+            Seen::Notice { severity: "WARNING".into(), code: "01000".into(), message: "second".into() },
+            notice("third"),
+            Seen::Mark("after multi".into()),
+        ];
+        assert_eq!(seen, expected, "pool.mode = {mode}, routing {routed}");
+        o.client.batch_execute("SET application_name = 'reported'").await.unwrap();
+        assert_eq!(o.parameter("application_name").as_deref(), Some("reported"), "pool.mode = {mode}: ParameterStatus after SET");
+        p.stop().await;
+    }
+}
