@@ -190,3 +190,51 @@ async fn session_mode_connection_killed() {
     assert_eq!(simple_value(&c, "SELECT 'c fine'").await.as_deref(), Some("c fine"));
     p.stop().await;
 }
+
+// ---- Clients that leave at a bad moment ----
+
+/// A client that disconnects inside a transaction: its connection must not reach the next
+/// client with the transaction still open.
+#[tokio::test]
+async fn client_leaving_inside_a_transaction_leaves_nothing_open() {
+    let p = pooled_with("transaction", "1", false, &[]).await;
+    let a = connect(&p).await;
+    a.batch_execute("BEGIN; CREATE TABLE pool_left_open (a int)").await.unwrap();
+    drop(a);
+    let b = connect(&p).await;
+    let r = within(15, "b after a left mid-transaction", b.query_one("SELECT to_regclass('pool_left_open') IS NULL", &[])).await.unwrap();
+    assert!(r.get::<_, bool>(0), "b sees a's uncommitted table: a's transaction reached b");
+    // Simple protocol: one statement, its own transaction, so now() is its start.
+    let own = simple_value(&b, "SELECT (now() = statement_timestamp())::text").await;
+    assert_eq!(own.as_deref(), Some("true"), "b's statement ran inside an open transaction");
+    p.stop().await;
+}
+
+/// A client that disconnects in the middle of COPY FROM STDIN, or while its statement runs:
+/// the next client gets a clean connection without waiting for the old statement.
+#[tokio::test]
+async fn client_leaving_mid_copy_or_mid_statement() {
+    use common::{fe, raw_session};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let d = direct().await;
+    d.batch_execute("DROP TABLE IF EXISTS pool_copy_left; CREATE TABLE pool_copy_left (a int)").await.unwrap();
+    let p = pooled_with("transaction", "1", false, &[("pool.wait_timeout", "10s")]).await;
+    let mut s = raw_session(p.addr).await;
+    s.write_all(&fe::query("COPY pool_copy_left FROM STDIN")).await.unwrap();
+    let mut head = [0u8; 1];
+    within(10, "CopyInResponse", s.read_exact(&mut head)).await.unwrap();
+    assert_eq!(head[0], b'G');
+    s.write_all(&fe::copy_data(b"1\n2\n")).await.unwrap();
+    drop(s);
+    let b = connect(&p).await;
+    assert_eq!(within(15, "b after a client left mid-COPY", simple_value(&b, "SELECT count(*) FROM pool_copy_left")).await.as_deref(), Some("0"));
+    // Mid-statement.
+    let mut s = raw_session(p.addr).await;
+    s.write_all(&fe::query("SELECT pg_sleep(20)")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(s);
+    let started = Instant::now();
+    assert_eq!(within(15, "b after a client left mid-statement", simple_value(&b, "SELECT 'b fine'")).await.as_deref(), Some("b fine"));
+    assert!(started.elapsed() < Duration::from_secs(15));
+    p.stop().await;
+}

@@ -364,6 +364,23 @@ async fn table_created_in_pg_temp_stays_usable() {
     p.stop().await;
 }
 
+/// `CREATE OR REPLACE TEMP VIEW` makes session state as `CREATE TEMP VIEW` does.
+#[tokio::test]
+async fn or_replace_temp_view_stays_usable() {
+    let p = pooled_with("transaction", "2", false, &[]).await;
+    let a = connect(&p).await;
+    let others: Vec<_> = join_all((0..4).map(|_| connect(&p))).await;
+    a.batch_execute("CREATE OR REPLACE TEMP VIEW pool_tv AS SELECT 42 AS v").await.unwrap();
+    for i in 0..10 {
+        let busy = join_all(others.iter().map(|o| o.simple_query("SELECT pg_sleep(0.005)"))).await;
+        assert!(busy.iter().all(Result::is_ok), "{busy:?}");
+        let r = a.query_one("SELECT v FROM pool_tv", &[]).await;
+        let v: i32 = r.unwrap_or_else(|e| panic!("round {i}: a's temp view is gone ({}): {e}", code(&e))).get(0);
+        assert_eq!(v, 42);
+    }
+    p.stop().await;
+}
+
 /// Session mode: what a client left on its connection (settings, temp tables, a session lock,
 /// a LISTEN) is reset (pool.reset_query) before the next client gets it.
 #[tokio::test]
