@@ -452,3 +452,48 @@ async fn pooled_notices_and_parameter_status() {
         p.stop().await;
     }
 }
+
+// ---- Routing and the result cache in pooled sessions (Citus fixture) ----
+
+async fn ask(s: &mut tokio::net::TcpStream, bytes: Vec<u8>) -> Vec<common::RawMsg> {
+    use tokio::io::AsyncWriteExt;
+    s.write_all(&bytes).await.unwrap();
+    common::read_until_ready(s, 1).await
+}
+
+fn first_row_text(msgs: &[common::RawMsg]) -> String {
+    String::from_utf8_lossy(&msgs.iter().find(|m| m.0 == b'D').expect("a row").1).into_owned()
+}
+
+/// cache.rs's first scenario in transaction mode: hits are replayed byte for byte without a
+/// server connection, writes through the pool invalidate, and a read inside a transaction
+/// block sees the block's own write, never the cached answer.
+#[tokio::test]
+async fn pooled_cache_hits_invalidation_and_transactions() {
+    let (p, _, db) = common::proxy_for(
+        "pool_cache",
+        &[("cache.tables", "users"), ("pool.mode", "transaction"), ("pool.size", "2"), ("auth.type", "trust")],
+    )
+    .await;
+    let mut s = common::raw_session_on(p.addr, &db).await;
+    let q = fe::query("SELECT username, email FROM users WHERE user_id = 42");
+    let first = ask(&mut s, q.clone()).await;
+    assert!(!first.iter().any(|m| m.0 == b'E'), "{first:?}");
+    let second = ask(&mut s, q.clone()).await;
+    assert_eq!(common::hits(&p), 1, "{:?}", common::stats(&p));
+    assert_eq!(first, second);
+    // A write through the pool (another client) invalidates.
+    let c = common::pool::connect_db(&p, &db).await;
+    c.execute("UPDATE users SET username = 'pooled-write' WHERE user_id = 42", &[]).await.unwrap();
+    let third = ask(&mut s, q.clone()).await;
+    assert!(first_row_text(&third).contains("pooled-write"), "{third:?}");
+    // Inside a block: the block's own write is seen; after ROLLBACK the committed value.
+    let _ = ask(&mut s, fe::query("BEGIN")).await;
+    let _ = ask(&mut s, fe::query("UPDATE users SET username = 'in-the-block' WHERE user_id = 42")).await;
+    let inside = ask(&mut s, q.clone()).await;
+    assert!(first_row_text(&inside).contains("in-the-block"), "a read in the block after its write: {inside:?}");
+    let _ = ask(&mut s, fe::query("ROLLBACK")).await;
+    let after = ask(&mut s, q.clone()).await;
+    assert!(first_row_text(&after).contains("pooled-write"), "after ROLLBACK: {after:?}");
+    p.stop().await;
+}
