@@ -497,3 +497,69 @@ async fn pooled_cache_hits_invalidation_and_transactions() {
     assert!(first_row_text(&after).contains("pooled-write"), "after ROLLBACK: {after:?}");
     p.stop().await;
 }
+
+/// async_messages.rs's FunctionCall scenario in transaction mode, with another client sharing
+/// the one server connection: raw FunctionCall, and psql's large objects (lo_* over
+/// FunctionCall inside psql's own transaction).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pooled_function_call_and_large_objects() {
+    let p = pooled("transaction", "1").await;
+    let d = direct().await;
+    let oid: u32 = d.query_one("SELECT 'int4pl'::regproc::oid", &[]).await.unwrap().get(0);
+    let mut body = oid.to_be_bytes().to_vec();
+    body.extend_from_slice(&1i16.to_be_bytes());
+    body.extend_from_slice(&1i16.to_be_bytes());
+    body.extend_from_slice(&2i16.to_be_bytes());
+    for v in [40i32, 2] {
+        body.extend_from_slice(&4i32.to_be_bytes());
+        body.extend_from_slice(&v.to_be_bytes());
+    }
+    body.extend_from_slice(&1i16.to_be_bytes());
+    let mut frame = vec![b'F'];
+    frame.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+    frame.extend_from_slice(&body);
+    let mut bytes = frame.clone();
+    bytes.extend(fe::query("SELECT 1"));
+    bytes.extend(frame);
+    let msgs = same_raw_exchange(&p, &bytes, 3, "FunctionCall, pooled").await;
+    assert_eq!(tags(&msgs), "VZTDCZVZ");
+    assert_eq!(msgs[0].1, [0, 0, 0, 4, 0, 0, 0, 42]);
+
+    // Another client keeps using the one connection meanwhile.
+    let other = connect(&p).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hammer = {
+        let stop = std::sync::Arc::clone(&stop);
+        tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                other.simple_query("SELECT 1").await.expect("the other client");
+                n += 1;
+            }
+            n
+        })
+    };
+    let dir = std::env::temp_dir().join(format!("citus-proxy-pool-lo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let content: Vec<u8> = (0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    std::fs::write(dir.join("src.bin"), &content).unwrap();
+    let (ci, d2) = (p.conninfo("postgres"), dir.clone());
+    let exported = tokio::task::spawn_blocking(move || {
+        let imp = common::psql(&ci, &["-c", &format!("\\lo_import '{}'", d2.join("src.bin").display())]);
+        assert!(imp.0, "\\lo_import through transaction pooling failed: {} {}", imp.1, imp.2);
+        let oid: u32 = imp.1.split_whitespace().find_map(|w| w.parse().ok()).unwrap_or_else(|| panic!("no OID in {:?}", imp.1));
+        let e = common::psql(&ci, &["-c", &format!("\\lo_export {oid} '{}'", d2.join("out.bin").display())]);
+        assert!(e.0, "\\lo_export through transaction pooling failed: {} {}", e.1, e.2);
+        let u = common::psql(&ci, &["-c", &format!("\\lo_unlink {oid}")]);
+        assert!(u.0, "\\lo_unlink failed: {}", u.2);
+        std::fs::read(d2.join("out.bin")).unwrap()
+    })
+    .await
+    .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let n = within(30, "the other client", hammer).await.unwrap();
+    assert!(n > 0);
+    assert!(exported == content, "large object round trip through transaction pooling changed the bytes");
+    let _ = std::fs::remove_dir_all(&dir);
+    p.stop().await;
+}
