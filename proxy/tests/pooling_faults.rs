@@ -238,3 +238,61 @@ async fn client_leaving_mid_copy_or_mid_statement() {
     assert!(started.elapsed() < Duration::from_secs(15));
     p.stop().await;
 }
+
+// ---- Caps and housekeeping ----
+
+/// pool.max_db_connections caps the pool below pool.size: the client past the cap waits and
+/// gets 53300 at pool.wait_timeout; the held connections never exceed the cap.
+#[tokio::test]
+async fn max_db_connections_caps_the_pool() {
+    let p = pooled_with("transaction", "10", false, &[("pool.max_db_connections", "2"), ("pool.wait_timeout", "1s")]).await;
+    let a = connect(&p).await;
+    let b = connect(&p).await;
+    let c = connect(&p).await;
+    a.batch_execute("BEGIN").await.unwrap();
+    b.batch_execute("BEGIN").await.unwrap();
+    let e = within(15, "c past the cap", c.simple_query("SELECT 1")).await.expect_err("capped");
+    assert_eq!(code(&e), "53300", "{e}");
+    assert!(p.ctx.pools.total() <= 2, "{} server connections with max_db_connections 2", p.ctx.pools.total());
+    a.batch_execute("COMMIT").await.unwrap();
+    b.batch_execute("COMMIT").await.unwrap();
+    let d = connect(&p).await;
+    assert_eq!(simple_value(&d, "SELECT 'under the cap'").await.as_deref(), Some("under the cap"));
+    p.stop().await;
+}
+
+/// Idle connections past pool.server_idle_timeout are closed; a connection past
+/// pool.server_lifetime is closed when it comes back; clients keep working either way.
+#[tokio::test]
+async fn idle_timeout_and_lifetime_close_server_connections() {
+    let p = pooled_with("transaction", "3", false, &[("pool.server_idle_timeout", "1s")]).await;
+    let cs = futures_util::future::join_all((0..3).map(|_| connect(&p))).await;
+    let mut pids = Vec::new();
+    for c in &cs {
+        c.batch_execute("BEGIN").await.unwrap();
+        pids.push(pid(c).await);
+    }
+    for c in &cs {
+        c.batch_execute("COMMIT").await.unwrap();
+    }
+    for pid in &pids {
+        assert!(backend_gone(*pid, 20).await, "backend {pid} idle in the pool still open 20 s after pool.server_idle_timeout = 1s");
+    }
+    assert_eq!(simple_value(&cs[0], "SELECT 'after idle close'").await.as_deref(), Some("after idle close"));
+    p.stop().await;
+
+    let p = pooled_with("transaction", "1", false, &[("pool.server_lifetime", "1s")]).await;
+    let a = connect(&p).await;
+    let first = pid(&a).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Back once more after its lifetime: closed then, a new one after.
+    let _ = pid(&a).await;
+    let later = eventually(10, || {
+        let a = &a;
+        async move { pid(a).await != first }
+    })
+    .await;
+    assert!(later, "a connection past pool.server_lifetime is still handed out");
+    assert!(backend_gone(first, 10).await);
+    p.stop().await;
+}

@@ -324,6 +324,47 @@ async fn listen_pins_the_backend_and_receives_notify() {
     }
 }
 
+/// LISTEN written after a comment, or as the second statement of a string, pins the client as
+/// a bare LISTEN does: the client gets its notifications and no other client gets them.
+#[tokio::test]
+async fn listen_after_a_comment_or_in_a_multi_statement_string_pins() {
+    let mut problems = Vec::new();
+    for (i, sql) in ["/* subscribe */ LISTEN pool_chan_c", "-- subscribe\nLISTEN pool_chan_c", "SELECT 1; LISTEN pool_chan_c"].into_iter().enumerate() {
+        let p = pooled_with("transaction", "2", false, &[]).await;
+        let a = connect_observed(&p.url("postgres")).await;
+        let url = p.url("postgres");
+        let others: Vec<_> = join_all((0..3).map(|_| connect_observed(&url))).await;
+        a.client.batch_execute(sql).await.unwrap();
+        // Others' statements take the connections in turn.
+        for _ in 0..5 {
+            let busy = join_all(others.iter().map(|o| o.client.simple_query("SELECT pg_sleep(0.005)"))).await;
+            assert!(busy.iter().all(Result::is_ok));
+            a.client.simple_query("SELECT 1").await.unwrap();
+        }
+        let d = direct().await;
+        d.batch_execute(&format!("NOTIFY pool_chan_c, 'n{i}'")).await.unwrap();
+        // Every client runs a statement, so a notification queued on any connection is relayed.
+        let _ = join_all(others.iter().map(|o| o.client.simple_query("SELECT pg_sleep(0.05)"))).await;
+        let _ = a.client.simple_query("SELECT pg_sleep(0.05)").await;
+        let payload = format!("n{i}");
+        let got = eventually(5, || {
+            let seen = Arc::clone(&a.seen);
+            let payload = payload.clone();
+            async move { seen.lock().unwrap().iter().any(|s| matches!(s, Seen::Notification { payload: pl, .. } if *pl == payload)) }
+        })
+        .await;
+        let strays: Vec<_> = others.iter().flat_map(|o| o.take()).filter(|s| matches!(s, Seen::Notification { .. })).collect();
+        p.stop().await;
+        if !strays.is_empty() {
+            problems.push(format!("{sql:?}: other clients got a's notification: {strays:?}"));
+        }
+        if !got {
+            problems.push(format!("{sql:?}: the listening client never got its notification"));
+        }
+    }
+    assert!(problems.is_empty(), "LISTEN did not pin:\n{}", problems.join("\n"));
+}
+
 #[tokio::test]
 async fn temp_table_outside_a_transaction_stays_usable() {
     let p = pooled_with("transaction", "2", false, &[]).await;
