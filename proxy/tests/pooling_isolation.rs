@@ -562,6 +562,49 @@ async fn cancels_between_statements_never_reach_another_client() {
     p.stop().await;
 }
 
+/// A storm of b's cancels at any moment (during b's short statements and between them) while a
+/// shares the one server connection: b's statements may be cancelled, a's never.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_storm_from_one_client_never_hits_another() {
+    let p = pooled_with("transaction", "1", false, &[]).await;
+    let a = connect(&p).await;
+    let b = connect(&p).await;
+    let token = b.cancel_token();
+    let stop = Arc::new(AtomicBool::new(false));
+    let spawn_loop = |c: tokio_postgres::Client, sql: &'static str| {
+        let stop = Arc::clone(&stop);
+        tokio::spawn(async move {
+            let (mut runs, mut cancelled, mut other) = (0usize, 0usize, Vec::new());
+            while !stop.load(Ordering::Relaxed) {
+                match c.simple_query(sql).await {
+                    Ok(_) => {}
+                    Err(e) if code(&e) == "57014" => cancelled += 1,
+                    Err(e) => other.push(e.to_string()),
+                }
+                runs += 1;
+            }
+            (runs, cancelled, other)
+        })
+    };
+    let a_task = spawn_loop(a, "SELECT pg_sleep(0.003)");
+    let b_task = spawn_loop(b, "SELECT pg_sleep(0.001)");
+    let mut sent = 0;
+    let until = std::time::Instant::now() + Duration::from_secs(8);
+    while std::time::Instant::now() < until {
+        token.cancel_query(NoTls).await.unwrap();
+        sent += 1;
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (a_runs, a_cancelled, a_other) = within(30, "a's loop", a_task).await.unwrap();
+    let (b_runs, b_cancelled, b_other) = within(30, "b's loop", b_task).await.unwrap();
+    p.stop().await;
+    assert_eq!(a_cancelled, 0, "a got 57014 {a_cancelled} times of {a_runs} from b's {sent} cancels (b was cancelled {b_cancelled} times of {b_runs})");
+    assert!(a_other.is_empty() && b_other.is_empty(), "other errors: a {a_other:?}, b {b_other:?}");
+    // Liveness: a cancel storm may slow b down, not stall the pool for everyone.
+    assert!(a_runs > 10 && b_runs > 10, "in 8 s a ran {a_runs} statements and b {b_runs} ({sent} cancels sent, b cancelled {b_cancelled} times)");
+}
+
 /// b's cancel while a (on the same single connection) runs a long statement and b waits in
 /// the queue for the connection: a's statement is not touched.
 #[tokio::test]
