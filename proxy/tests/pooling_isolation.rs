@@ -104,8 +104,8 @@ async fn isolation_checker(routed: bool) {
     });
     let done = tokio::time::timeout(Duration::from_secs(400), join_all(tasks)).await.expect("500 clients finished within 400 s");
     assert!(done.iter().all(Result::is_ok), "a client task panicked");
-    let wrong = wrong.lock().unwrap();
-    let errors = errors.lock().unwrap();
+    let wrong = std::mem::take(&mut *wrong.lock().unwrap());
+    let errors = std::mem::take(&mut *errors.lock().unwrap());
     assert!(wrong.is_empty(), "{} answers belonged to another client, e.g. {:?}", wrong.len(), &wrong[..wrong.len().min(10)]);
     assert!(errors.is_empty(), "{} errors, e.g. {:?}", errors.len(), &errors[..errors.len().min(10)]);
     let total: i64 = d.query_one(&format!("SELECT sum(n)::int8 FROM {table}"), &[]).await.unwrap().get(0);
