@@ -223,6 +223,37 @@ async fn same_statement_name_from_two_clients_over_one_connection() {
     p.stop().await;
 }
 
+/// One client's named statement (tokio-postgres's prepare, outside a transaction) used after
+/// the client moved to another server connection. Expected to fail until named statements are
+/// prepared on whichever connection serves the client.
+#[tokio::test]
+async fn a_prepared_statement_follows_its_client_to_another_connection() {
+    let p = pooled_with("transaction", "2", false, &[]).await;
+    let a = connect(&p).await;
+    let b = connect(&p).await;
+    let c = connect(&p).await;
+    let settle = || tokio::time::sleep(Duration::from_millis(200));
+    // b holds one connection (Y) while a prepares on the other (X).
+    b.batch_execute("BEGIN").await.unwrap();
+    let y = pid(&b).await;
+    let st = a.prepare("SELECT $1::int * 7").await.unwrap();
+    settle().await;
+    // c takes X; b gives Y back: a's next transaction can only run on Y.
+    c.batch_execute("BEGIN").await.unwrap();
+    let x = pid(&c).await;
+    b.batch_execute("COMMIT").await.unwrap();
+    settle().await;
+    a.batch_execute("BEGIN").await.unwrap();
+    let a_pid = pid(&a).await;
+    let r = a.query_one(&st, &[&6i32]).await;
+    let _ = a.batch_execute("ROLLBACK").await;
+    c.batch_execute("COMMIT").await.unwrap();
+    p.stop().await;
+    assert!(x != y && a_pid == y, "set-up: a prepared on {x}, now runs on {a_pid} (expected {y})");
+    let v: i32 = r.unwrap_or_else(|e| panic!("a's prepared statement on its new server connection: {e} ({})", code(&e))).get(0);
+    assert_eq!(v, 42);
+}
+
 // ---- 4. Session state in transaction mode ----
 
 /// Expected to fail until SETs are re-applied on whichever server connection a client gets.
