@@ -563,3 +563,28 @@ async fn pooled_function_call_and_large_objects() {
     let _ = std::fs::remove_dir_all(&dir);
     p.stop().await;
 }
+
+/// Session mode: the client keeps its server connection, so session state (SET, temporary
+/// tables, named statements) is its own across transactions while other clients come and go.
+#[tokio::test]
+async fn session_mode_keeps_session_state() {
+    let p = pooled("session", "3").await;
+    let a = connect(&p).await;
+    let mine = pid(&a).await;
+    a.batch_execute("SET TimeZone = 'Asia/Tokyo'; CREATE TEMP TABLE sess_keep (a int)").await.unwrap();
+    let st = a.prepare("SELECT $1::int + 1").await.unwrap();
+    for i in 0..5 {
+        let other = connect(&p).await;
+        assert_ne!(pid(&other).await, mine, "another client got a's session connection");
+        other.batch_execute("SET TimeZone = 'UTC'").await.unwrap();
+        drop(other);
+        a.batch_execute("BEGIN").await.unwrap();
+        a.execute("INSERT INTO sess_keep VALUES ($1)", &[&i]).await.unwrap();
+        a.batch_execute("COMMIT").await.unwrap();
+        assert_eq!(a.query_one(&st, &[&i]).await.unwrap().get::<_, i32>(0), i + 1);
+        assert_eq!(simple_value(&a, "SHOW TimeZone").await.as_deref(), Some("Asia/Tokyo"));
+        assert_eq!(pid(&a).await, mine);
+    }
+    assert_eq!(simple_value(&a, "SELECT count(*) FROM sess_keep").await.as_deref(), Some("5"));
+    p.stop().await;
+}
