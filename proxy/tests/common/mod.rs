@@ -2,6 +2,8 @@
 //! harness's real PostgreSQL (or CITUS_PROXY_TEST_PG), and client helpers.
 #![allow(dead_code)]
 
+pub mod pool;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
