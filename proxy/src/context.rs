@@ -59,6 +59,8 @@ pub struct Context {
     pub source: ConfigSource,
     /// Server connection pools (`pool.mode` session or transaction; unused when off).
     pub pools: crate::pool::Pools,
+    /// Renames pooled clients' prepared statements (ids shared by every session).
+    pub prepared: crate::pool::prepared::Planner,
     /// Checks pooled clients' passwords (None when `pool.mode = off`: the coordinator does).
     pub authenticator: Option<crate::auth::Authenticator>,
     /// The shutdown in force, set by `server::run_on` (the console's SHUTDOWN drains through it).
@@ -105,6 +107,7 @@ impl Context {
             source: ConfigSource::default(),
             pools: crate::pool::Pools::default(),
             authenticator,
+            prepared: crate::pool::prepared::Planner::new(Arc::new(crate::pool::prepared::StatementIds::default())),
             shutdown: std::sync::OnceLock::new(),
             live: arc_swap::ArcSwap::from_pointee(config.clone()),
             config,

@@ -281,7 +281,8 @@ async fn settings_sync_makes_a_pooled_connection_look_like_a_direct_login() {
         ("DateStyle", "SQL, DMY"),
         ("options", "-c work_mem=3MB --statement-timeout=7s -c x.y=a\\ b"),
     ];
-    let names = ["application_name", "search_path", "datestyle", "work_mem", "statement_timeout", "x.y", "timezone", "transaction_isolation"];
+    let names =
+        ["application_name", "search_path", "datestyle", "work_mem", "statement_timeout", "x.y", "timezone", "transaction_isolation"];
     let mut reference = direct_with(&params).await;
     let want = show(&mut reference, &names).await;
 

@@ -76,7 +76,11 @@ async fn connection_killed_while_idle_in_the_pool() {
         let old = pid(&a).await;
         terminate(old).await;
         let r = within(15, "first statement after the idle connection was killed", a.query_one("SELECT pg_backend_pid()", &[])).await;
-        let new: i32 = r.unwrap_or_else(|e| panic!("routing {routed}: the statement after the idle server connection was terminated failed: {e} ({})", code(&e))).get(0);
+        let new: i32 = r
+            .unwrap_or_else(|e| {
+                panic!("routing {routed}: the statement after the idle server connection was terminated failed: {e} ({})", code(&e))
+            })
+            .get(0);
         assert_ne!(new, old);
         p.stop().await;
     }
@@ -163,7 +167,8 @@ async fn connection_killed_while_a_statement_runs() {
     })
     .await;
     assert!(found, "the pg_sleep never showed up");
-    let victim: i32 = d.query_one("SELECT pid FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'", &[]).await.unwrap().get(0);
+    let victim: i32 =
+        d.query_one("SELECT pid FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'", &[]).await.unwrap().get(0);
     terminate(victim).await;
     let r = within(15, "a's killed pg_sleep", sleeper).await.unwrap();
     assert!(r.is_err(), "the statement on a killed backend must fail: {r:?}");
@@ -227,7 +232,10 @@ async fn client_leaving_mid_copy_or_mid_statement() {
     s.write_all(&fe::copy_data(b"1\n2\n")).await.unwrap();
     drop(s);
     let b = connect(&p).await;
-    assert_eq!(within(15, "b after a client left mid-COPY", simple_value(&b, "SELECT count(*) FROM pool_copy_left")).await.as_deref(), Some("0"));
+    assert_eq!(
+        within(15, "b after a client left mid-COPY", simple_value(&b, "SELECT count(*) FROM pool_copy_left")).await.as_deref(),
+        Some("0")
+    );
     // Mid-statement.
     let mut s = raw_session(p.addr).await;
     s.write_all(&fe::query("SELECT pg_sleep(20)")).await.unwrap();

@@ -60,9 +60,12 @@ async fn isolation_checker(routed: bool) {
                 let step = async {
                     let tx = c.transaction().await?;
                     tx.batch_execute(&format!("SET LOCAL application_name = '{marker}'")).await?;
-                    let r = tx.query_one(&format!("SELECT current_setting('application_name'), v FROM {table} WHERE id = $1"), &[&(n as i32)]).await?;
+                    let r = tx
+                        .query_one(&format!("SELECT current_setting('application_name'), v FROM {table} WHERE id = $1"), &[&(n as i32)])
+                        .await?;
                     let (seen, v): (String, String) = (r.get(0), r.get(1));
-                    let bumped: i32 = tx.query_one(&format!("UPDATE {table} SET n = n + 1 WHERE id = $1 RETURNING n"), &[&(n as i32)]).await?.get(0);
+                    let bumped: i32 =
+                        tx.query_one(&format!("UPDATE {table} SET n = n + 1 WHERE id = $1 RETURNING n"), &[&(n as i32)]).await?.get(0);
                     let again = tx.simple_query("SHOW application_name").await?;
                     tx.commit().await?;
                     let shown = again.iter().find_map(|m| match m {
@@ -329,7 +332,11 @@ async fn listen_pins_the_backend_and_receives_notify() {
         b.batch_execute("NOTIFY pool_chan, 'hello from b'").await.unwrap();
         let got = eventually(10, || {
             let seen = Arc::clone(&a.seen);
-            async move { seen.lock().unwrap().iter().any(|s| matches!(s, Seen::Notification { channel, payload, .. } if channel == "pool_chan" && payload == "hello from b")) }
+            async move {
+                seen.lock().unwrap().iter().any(
+                    |s| matches!(s, Seen::Notification { channel, payload, .. } if channel == "pool_chan" && payload == "hello from b"),
+                )
+            }
         })
         .await;
         assert!(got, "a (LISTEN pool_chan) never received b's NOTIFY (routing {routed}); saw {:?}", a.seen.lock().unwrap());
@@ -363,7 +370,9 @@ async fn listen_pins_the_backend_and_receives_notify() {
 #[tokio::test]
 async fn listen_after_a_comment_or_in_a_multi_statement_string_pins() {
     let mut problems = Vec::new();
-    for (i, sql) in ["/* subscribe */ LISTEN pool_chan_c", "-- subscribe\nLISTEN pool_chan_c", "SELECT 1; LISTEN pool_chan_c"].into_iter().enumerate() {
+    for (i, sql) in
+        ["/* subscribe */ LISTEN pool_chan_c", "-- subscribe\nLISTEN pool_chan_c", "SELECT 1; LISTEN pool_chan_c"].into_iter().enumerate()
+    {
         let p = pooled_with("transaction", "2", false, &[]).await;
         let a = connect_observed(&p.url("postgres")).await;
         let url = p.url("postgres");
@@ -582,7 +591,13 @@ async fn cancels_between_statements_never_reach_another_client() {
     stop.store(true, Ordering::Relaxed);
     let other = within(30, "client a's loop", a_task).await.unwrap();
     assert!(a_runs.load(Ordering::Relaxed) > 10, "a ran statements meanwhile");
-    assert_eq!(a_cancelled.load(Ordering::Relaxed), 0, "client a got 57014 from client b's cancels ({} of {} statements)", a_cancelled.load(Ordering::Relaxed), a_runs.load(Ordering::Relaxed));
+    assert_eq!(
+        a_cancelled.load(Ordering::Relaxed),
+        0,
+        "client a got 57014 from client b's cancels ({} of {} statements)",
+        a_cancelled.load(Ordering::Relaxed),
+        a_runs.load(Ordering::Relaxed)
+    );
     assert!(other.is_empty(), "client a's other errors: {other:?}");
     let _ = b_cancelled;
     // A cancel of b's running statement does cancel it.
@@ -633,10 +648,16 @@ async fn a_cancel_storm_from_one_client_never_hits_another() {
     let (a_runs, a_cancelled, a_other) = within(30, "a's loop", a_task).await.unwrap();
     let (b_runs, b_cancelled, b_other) = within(30, "b's loop", b_task).await.unwrap();
     p.stop().await;
-    assert_eq!(a_cancelled, 0, "a got 57014 {a_cancelled} times of {a_runs} from b's {sent} cancels (b was cancelled {b_cancelled} times of {b_runs})");
+    assert_eq!(
+        a_cancelled, 0,
+        "a got 57014 {a_cancelled} times of {a_runs} from b's {sent} cancels (b was cancelled {b_cancelled} times of {b_runs})"
+    );
     assert!(a_other.is_empty() && b_other.is_empty(), "other errors: a {a_other:?}, b {b_other:?}");
     // Liveness: a cancel storm may slow b down, not stall the pool for everyone.
-    assert!(a_runs > 10 && b_runs > 10, "in 8 s a ran {a_runs} statements and b {b_runs} ({sent} cancels sent, b cancelled {b_cancelled} times)");
+    assert!(
+        a_runs > 10 && b_runs > 10,
+        "in 8 s a ran {a_runs} statements and b {b_runs} ({sent} cancels sent, b cancelled {b_cancelled} times)"
+    );
 }
 
 /// b's cancel while a (on the same single connection) runs a long statement and b waits in

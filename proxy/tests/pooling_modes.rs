@@ -43,7 +43,10 @@ fn rows(msgs: &[SimpleQueryMessage]) -> Vec<Vec<Option<String>>> {
 async fn simple_query_in_every_mode() {
     each_mode("simple query", "2", |p, label| async move {
         let c = connect(&p).await;
-        let r = c.simple_query("SELECT 1 AS a, 'x' AS b; SELECT g FROM generate_series(1, 3) g").await.unwrap_or_else(|e| panic!("{label}: {e}"));
+        let r = c
+            .simple_query("SELECT 1 AS a, 'x' AS b; SELECT g FROM generate_series(1, 3) g")
+            .await
+            .unwrap_or_else(|e| panic!("{label}: {e}"));
         assert_eq!(
             rows(&r),
             vec![vec![Some("1".into()), Some("x".into())], vec![Some("1".into())], vec![Some("2".into())], vec![Some("3".into())]],
@@ -65,10 +68,8 @@ async fn extended_unnamed_in_every_mode() {
     each_mode("extended unnamed", "2", |p, label| async move {
         let c = connect(&p).await;
         for i in 0..50i64 {
-            let r = c
-                .query_typed("SELECT $1::int8 * 3, md5($1::text)", &[(&i, Type::INT8)])
-                .await
-                .unwrap_or_else(|e| panic!("{label}: {e}"));
+            let r =
+                c.query_typed("SELECT $1::int8 * 3, md5($1::text)", &[(&i, Type::INT8)]).await.unwrap_or_else(|e| panic!("{label}: {e}"));
             assert_eq!(r[0].get::<_, i64>(0), i * 3, "{label}");
         }
         // Raw: Parse/Bind/Execute of the unnamed statement, then Sync, and an error batch.
@@ -137,7 +138,9 @@ async fn copy_in_and_out_in_every_mode() {
         for i in 0..3000 {
             data.push_str(&format!("{label}\t{i}\tline {i}\\twith tab\n"));
         }
-        let n = within(30, &label, copy_in(&c, "COPY pm_copy FROM STDIN", data.as_bytes())).await.unwrap_or_else(|e| panic!("{label}: copy in: {e}"));
+        let n = within(30, &label, copy_in(&c, "COPY pm_copy FROM STDIN", data.as_bytes()))
+            .await
+            .unwrap_or_else(|e| panic!("{label}: copy in: {e}"));
         assert_eq!(n, 3000, "{label}");
         let back = within(30, &label, copy_out(&c, &format!("COPY (SELECT * FROM pm_copy WHERE mode = '{label}' ORDER BY id) TO STDOUT")))
             .await
@@ -149,7 +152,9 @@ async fn copy_in_and_out_in_every_mode() {
         assert_eq!(simple_value(&c, &format!("SELECT count(*) FROM pm_copy WHERE mode = '{label}'")).await.as_deref(), Some("3000"));
         // COPY inside a transaction block.
         c.batch_execute("BEGIN").await.unwrap();
-        copy_in(&c, "COPY pm_copy FROM STDIN", format!("{label}-tx\t1\ta\n").as_bytes()).await.unwrap_or_else(|e| panic!("{label}: copy in tx: {e}"));
+        copy_in(&c, "COPY pm_copy FROM STDIN", format!("{label}-tx\t1\ta\n").as_bytes())
+            .await
+            .unwrap_or_else(|e| panic!("{label}: copy in tx: {e}"));
         c.batch_execute("ROLLBACK").await.unwrap();
         assert_eq!(simple_value(&c, &format!("SELECT count(*) FROM pm_copy WHERE mode = '{label}-tx'")).await.as_deref(), Some("0"));
         p.stop().await;
@@ -168,12 +173,19 @@ async fn cancel_in_every_mode() {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let started = Instant::now();
         token.cancel_query(NoTls).await.unwrap_or_else(|e| panic!("{label}: send cancel: {e}"));
-        let r = tokio::time::timeout(Duration::from_secs(10), sleeper).await.unwrap_or_else(|_| panic!("{label}: pg_sleep(30) not cancelled within 10 s")).unwrap();
+        let r = tokio::time::timeout(Duration::from_secs(10), sleeper)
+            .await
+            .unwrap_or_else(|_| panic!("{label}: pg_sleep(30) not cancelled within 10 s"))
+            .unwrap();
         let e = r.expect_err("cancelled");
         assert_eq!(code(&e), "57014", "{label}");
         assert!(started.elapsed() < Duration::from_secs(10), "{label}");
         for i in 0..5 {
-            assert_eq!(simple_value(&c, &format!("SELECT {i}")).await, Some(i.to_string()), "{label}: client keeps working after the cancel");
+            assert_eq!(
+                simple_value(&c, &format!("SELECT {i}")).await,
+                Some(i.to_string()),
+                "{label}: client keeps working after the cancel"
+            );
         }
         // Twice on the same client.
         let c3 = std::sync::Arc::clone(&c);
@@ -203,7 +215,11 @@ async fn a_transaction_block_stays_on_one_backend() {
             let busy = join_all(others.iter().map(|o| o.simple_query("SELECT pg_sleep(0.01)"))).await;
             assert!(busy.iter().all(Result::is_ok), "{busy:?}");
             for _ in 0..5 {
-                assert_eq!(pid(&a).await, first, "round {round} (routing {routed}): a statement of the open transaction ran on another backend");
+                assert_eq!(
+                    pid(&a).await,
+                    first,
+                    "round {round} (routing {routed}): a statement of the open transaction ran on another backend"
+                );
             }
             a.batch_execute("COMMIT").await.unwrap();
         }
@@ -267,11 +283,14 @@ async fn autocommit_statements_of_two_clients_share_one_backend() {
             assert_eq!(pid(&b).await, first, "pool.size 1: b runs on the same backend as a");
         }
         // Concurrent statements queue for the one connection and all succeed.
-        let r = join_all((0..40).map(|i| {
-            let c = if i % 2 == 0 { &a } else { &b };
-            async move { c.query_one("SELECT $1::int * 10, pg_backend_pid()", &[&i]).await.map(|r| (r.get::<_, i32>(0), r.get::<_, i32>(1))) }
-        }))
-        .await;
+        let r =
+            join_all((0..40).map(|i| {
+                let c = if i % 2 == 0 { &a } else { &b };
+                async move {
+                    c.query_one("SELECT $1::int * 10, pg_backend_pid()", &[&i]).await.map(|r| (r.get::<_, i32>(0), r.get::<_, i32>(1)))
+                }
+            }))
+            .await;
         for (i, r) in r.into_iter().enumerate() {
             let (v, backend) = r.unwrap();
             assert_eq!((v, backend), (i as i32 * 10, first));
@@ -378,7 +397,19 @@ async fn pooled_protocol_portals_pipelines_and_close() {
 #[tokio::test]
 async fn pooled_transaction_status_sequences() {
     let p = pooled("transaction", "2").await;
-    let stmts = ["BEGIN", "SELECT 1/0", "SELECT 1", "ROLLBACK", "BEGIN", "SAVEPOINT a", "SELECT 1/0", "ROLLBACK TO a", "SELECT 1", "COMMIT", "SELECT 1"];
+    let stmts = [
+        "BEGIN",
+        "SELECT 1/0",
+        "SELECT 1",
+        "ROLLBACK",
+        "BEGIN",
+        "SAVEPOINT a",
+        "SELECT 1/0",
+        "ROLLBACK TO a",
+        "SELECT 1",
+        "COMMIT",
+        "SELECT 1",
+    ];
     let mut bytes = Vec::new();
     for s in stmts {
         bytes.extend(fe::query(s));
@@ -430,7 +461,9 @@ async fn pooled_notices_and_parameter_status() {
         o.mark("after DO");
         let r = o
             .client
-            .simple_query("DO $$ BEGIN RAISE NOTICE 'first'; END $$; SELECT 1; DO $$ BEGIN RAISE WARNING 'second'; RAISE NOTICE 'third'; END $$")
+            .simple_query(
+                "DO $$ BEGIN RAISE NOTICE 'first'; END $$; SELECT 1; DO $$ BEGIN RAISE WARNING 'second'; RAISE NOTICE 'third'; END $$",
+            )
             .await
             .unwrap();
         assert_eq!(r.len(), 5);

@@ -27,8 +27,18 @@ pub use pools::{CheckoutError, Pool, PoolSnapshot, Pools};
 pub type Credential = crate::auth::ServerCredential;
 
 /// What clients left on a server connection that the next client must know of.
-#[derive(Default)]
-pub struct ServerSideState {}
+pub struct ServerSideState {
+    /// The statements prepared on it under proxy-chosen names (transaction mode).
+    pub statements: prepared::ServerStatements,
+    /// The settings clients' SETs left on it.
+    pub settings: carry::ServerSettings,
+}
+
+impl ServerSideState {
+    pub fn new(max_prepared_statements: usize) -> ServerSideState {
+        ServerSideState { statements: prepared::ServerStatements::new(max_prepared_statements), settings: carry::ServerSettings::new() }
+    }
+}
 
 /// An ErrorResponse body as `message (SQLSTATE)`.
 pub fn describe_error(body: &[u8]) -> String {

@@ -77,7 +77,7 @@ pub async fn open(
         created: Instant::now(),
         idle_since: Instant::now(),
         generation,
-        state: Default::default(),
+        state: super::ServerSideState::new(ctx.live().pool.max_prepared_statements as usize),
         _place: place,
     };
     Ok((conn, hello))

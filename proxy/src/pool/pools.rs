@@ -422,6 +422,10 @@ impl Pools {
             self.discard(pool, conn).await;
             return None;
         }
+        if !super::check::quiet(&mut conn) {
+            self.discard(pool, conn).await;
+            return None;
+        }
         if conn.idle_since.elapsed() >= live.pool.server_check_delay {
             conn.info.set(ServerState::Used, 0);
             if !super::check::healthy(&mut conn, ctx.config.upstream.connect_timeout).await {

@@ -55,7 +55,9 @@ fn known(ctx: &Context) -> HashSet<String> {
 
 fn check_db(ctx: &Context, db: Option<&str>) -> Result<(), CommandError> {
     match db {
-        Some(d) if d == ctx.config.admin.database => Err(CommandError::new("42809", format!("cannot use the admin console's database: {d}"))),
+        Some(d) if d == ctx.config.admin.database => {
+            Err(CommandError::new("42809", format!("cannot use the admin console's database: {d}")))
+        }
         Some(d) if !known(ctx).contains(d) => Err(CommandError::new("3D000", format!("no client or pool uses database \"{d}\""))),
         _ => Ok(()),
     }

@@ -66,9 +66,7 @@ pub async fn run(ctx: &Context, sql: &str, out: &mut Vec<u8>) {
         ["FLUSH", "CACHE"] | ["CACHE", "FLUSH"] => cache::flush(ctx).await.map(|r| vec![r]).map_err(CommandError::from),
         ["PAUSE"] => control::pause(ctx).await.map(|r| vec![r]),
         ["RESUME"] => control::resume(ctx).map(|r| vec![r]),
-        ["PAUSE" | "RESUME", _] => {
-            Err(CommandError::new("0A000", "PAUSE and RESUME act on every pool: give no database".to_string()))
-        }
+        ["PAUSE" | "RESUME", _] => Err(CommandError::new("0A000", "PAUSE and RESUME act on every pool: give no database".to_string())),
         ["KILL"] => control::kill(ctx, None).await.map(|r| vec![r]),
         ["KILL", _] => control::kill(ctx, db).await.map(|r| vec![r]),
         ["RECONNECT"] => control::reconnect(ctx, None).await.map(|r| vec![r]),

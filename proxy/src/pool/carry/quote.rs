@@ -85,4 +85,3 @@ pub fn reset(setting: &str, out: &mut String) {
     out.push_str("RESET ");
     name(setting, out);
 }
-

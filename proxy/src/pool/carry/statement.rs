@@ -13,7 +13,10 @@ pub(super) const SESSION_CHARACTERISTICS: &str = "session characteristics";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Change {
     /// `name` (lower case) now holds what `text` (the statement, without its `;`) sets.
-    Set { name: String, text: String },
+    Set {
+        name: String,
+        text: String,
+    },
     /// Back to the default (RESET name, SET name TO DEFAULT, SET ROLE NONE…).
     Reset(String),
     ResetAll,

@@ -419,7 +419,10 @@ fn malformed_bodies_are_wire_errors() {
     let mut fx = ResponseFixups::new();
     let p = &r.planner;
     assert_eq!(p.on_parse(&mut c, &mut s, b"s1\0select", &mut out, &mut fx), Err(PreparedError::Wire(WireError::Unterminated("Parse"))));
-    assert_eq!(p.on_parse(&mut c, &mut s, b"s1\0select 1\0\0\x02\0\0", &mut out, &mut fx), Err(PreparedError::Wire(WireError::Truncated("Parse"))));
+    assert_eq!(
+        p.on_parse(&mut c, &mut s, b"s1\0select 1\0\0\x02\0\0", &mut out, &mut fx),
+        Err(PreparedError::Wire(WireError::Truncated("Parse")))
+    );
     assert!(p.on_bind(&mut c, &mut s, b"\0s1\0\0\0\0\x01\0\0\0\x09ab", &mut out, &mut fx).is_err());
     assert!(p.on_bind(&mut c, &mut s, b"", &mut out, &mut fx).is_err());
     assert!(p.on_describe(&mut c, &mut s, b"S", &mut out, &mut fx).is_err());

@@ -56,13 +56,15 @@ impl PooledCancel {
     /// (bounded) and says whether one was sent to it during this checkout (then the connection
     /// must not be reused).
     pub async fn detach(&self, bound: Duration) -> bool {
+        // No new cancel can reach the connection from here on; only those already on their way
+        // are waited for (a stream of cancels must not hold the connection).
+        lock(&self.slot).server = None;
         let until = tokio::time::Instant::now() + bound;
         loop {
             let notified = self.delivered.notified();
             {
                 let mut s = lock(&self.slot);
                 if s.in_flight == 0 || tokio::time::Instant::now() >= until {
-                    s.server = None;
                     return std::mem::take(&mut s.touched);
                 }
             }

@@ -10,6 +10,7 @@ use citus_proxy_cache::WriteScope;
 use tokio::io::AsyncWriteExt;
 
 use super::relay::{Link, Pooled, Walk};
+use super::rename::Renamed;
 use crate::caching::CachePlan;
 use crate::config::PoolMode;
 use crate::error::SessionError;
@@ -20,6 +21,11 @@ use crate::session::relay::INSPECT_LIMIT;
 use crate::wire::frame::{is_frontend_tag, within_backend_limit, HEADER_LEN};
 use crate::wire::frontend::Frontend;
 use crate::wire::ready::{self, TxStatus};
+
+/// A whole frame's body.
+fn body_of(frame: &[u8]) -> &[u8] {
+    frame.get(HEADER_LEN..).unwrap_or_default()
+}
 
 impl Pooled<'_> {
     /// Walks the client's buffered frames until more bytes are needed or it said goodbye.
@@ -93,6 +99,7 @@ impl Pooled<'_> {
                 }
                 self.attach().await?;
                 self.push(Instant::now(), note);
+                self.expect_ready(tag == b'Q');
             }
             b'P' | b'B' => {
                 if tag == b'P' {
@@ -139,6 +146,7 @@ impl Pooled<'_> {
                 self.batch_open = false;
                 self.attach().await?;
                 self.push(started, note);
+                self.expect_ready(false);
                 self.syncs_after_execute += 1;
             }
             Frontend::CopyDone | Frontend::CopyFail(_) => self.copy_ended(),
@@ -150,14 +158,16 @@ impl Pooled<'_> {
                 }
                 self.attach().await?;
                 self.push(Instant::now(), note);
+                self.expect_ready(false);
             }
             Frontend::Parse(parse) => {
                 self.open_batch();
                 self.check_pin(parse.sql);
+                self.on_session_sql(parse.sql);
                 self.hooks.on_parse(&parse);
                 self.attach().await?;
                 if self.renames() {
-                    return self.rename_parse(&parse, frame);
+                    return self.rename(Renamed::Parse, body_of(frame));
                 }
             }
             Frontend::Bind(bind) => {
@@ -165,14 +175,14 @@ impl Pooled<'_> {
                 self.hooks.on_bind(&bind);
                 self.attach().await?;
                 if self.renames() {
-                    return self.rename_bind(&bind, frame);
+                    return self.rename(Renamed::Bind, body_of(frame));
                 }
             }
-            Frontend::Describe(d) => {
+            Frontend::Describe(_) => {
                 self.open_batch();
                 self.attach().await?;
                 if self.renames() {
-                    return self.rename_describe(&d, frame);
+                    return self.rename(Renamed::Describe, body_of(frame));
                 }
             }
             Frontend::Close(c) => {
@@ -180,7 +190,7 @@ impl Pooled<'_> {
                 self.hooks.on_close(c.kind, c.name);
                 self.attach().await?;
                 if self.renames() {
-                    return self.rename_close(&c, frame);
+                    return self.rename(Renamed::Close, body_of(frame));
                 }
             }
             Frontend::Execute(_) | Frontend::Flush => {
@@ -211,6 +221,9 @@ impl Pooled<'_> {
     }
 
     async fn on_query(&mut self, sql: &[u8], frame: &[u8]) -> Result<(), SessionError> {
+        if self.deallocated_here(sql).await? {
+            return Ok(());
+        }
         let note = self.hooks.on_query(sql);
         self.check_pin(sql);
         self.on_session_sql(sql);
@@ -225,6 +238,7 @@ impl Pooled<'_> {
                     if let Some(p) = self.pending.back_mut() {
                         p.fill = Some(filling);
                     }
+                    self.expect_ready(true);
                     self.sout.extend_from_slice(frame);
                     return Ok(());
                 }
@@ -233,8 +247,27 @@ impl Pooled<'_> {
         }
         self.attach().await?;
         self.push(Instant::now(), note);
+        self.expect_ready(true);
         self.sout.extend_from_slice(frame);
         Ok(())
+    }
+
+    /// SQL `DEALLOCATE name` of one of the client's protocol-level statements: they exist on the
+    /// server under other names, so the proxy answers it (when nothing else is in flight).
+    async fn deallocated_here(&mut self, sql: &[u8]) -> Result<bool, SessionError> {
+        if !self.renames() || !self.quiet() || !sql.get(..10).is_some_and(|w| w.eq_ignore_ascii_case(b"deallocate")) {
+            return Ok(false);
+        }
+        let Ok(text) = std::str::from_utf8(sql) else { return Ok(false) };
+        let Some(crate::settings::SessionCommand::Deallocate(name)) = crate::settings::session_command(text) else { return Ok(false) };
+        if !self.statements.deallocate(name) {
+            return Ok(false);
+        }
+        let mut out = BytesMut::with_capacity(32);
+        out.extend_from_slice(&crate::wire::frame::build(b'C', b"DEALLOCATE\0"));
+        out.extend_from_slice(&ready::frame(self.tx));
+        self.client.w.write_all(&out).await.map_err(SessionError::ClientIo)?;
+        Ok(true)
     }
 
     /// Nothing in flight and no transaction: an answer written now cannot overtake anything.

@@ -10,22 +10,13 @@ use tokio::io::AsyncWriteExt;
 
 use super::relay::{Link, Pooled};
 use crate::error::SessionError;
+use crate::pool::prepared::Answer;
 use crate::session::frames::next_header;
 use crate::session::relay::{End, INSPECT_LIMIT};
 use crate::session::state::Pending;
 use crate::wire::backend::Backend;
 use crate::wire::frame::HEADER_LEN;
 use crate::wire::ready::TxStatus;
-
-/// What becomes of a ParseComplete or CloseComplete on its way to the client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Answer {
-    Pass,
-    /// The answer to a message the proxy added: the client never sent it.
-    Hide,
-    /// A CloseComplete standing for the ParseComplete of a Parse the server did not need.
-    AsParseComplete,
-}
 
 const PARSE_COMPLETE: [u8; 5] = [b'1', 0, 0, 0, 4];
 
@@ -65,11 +56,11 @@ impl Pooled<'_> {
                     out_from = pos;
                     collect_from = end;
                 }
-                Backend::ParseComplete | Backend::CloseComplete => match self.answer(tag) {
+                Backend::ParseComplete | Backend::CloseComplete => match self.answer() {
                     Answer::Pass => {}
                     answer => {
                         self.client.w.write_all(buf.get(out_from..pos).unwrap_or_default()).await.map_err(SessionError::ClientIo)?;
-                        if answer == Answer::AsParseComplete {
+                        if answer == Answer::ParseCompleteFromClose {
                             self.client.w.write_all(&PARSE_COMPLETE).await.map_err(SessionError::ClientIo)?;
                         }
                         if let Some(f) = self.pending.front_mut().and_then(|p| p.fill.as_mut()) {
@@ -117,11 +108,11 @@ impl Pooled<'_> {
     /// The front statement got its ReadyForQuery. `before` is what is still to be relayed ahead
     /// of it, `collected` its response since the last collection (for a cache fill).
     async fn on_ready(&mut self, status: TxStatus, before: &[u8], collected: &[u8]) -> Result<(), SessionError> {
+        self.on_transaction_status(status);
         self.tx = status;
         self.info.set_tx(status);
         self.at_statement_start = true;
         self.client.w.write_all(before).await.map_err(SessionError::ClientIo)?;
-        self.on_transaction_status(status);
         let Some(mut p) = self.pending.pop_front() else { return Ok(()) };
         self.info.set_busy_since(self.pending.front().map(|n| n.started));
         if let Some(mut f) = p.fill.take() {

@@ -77,7 +77,7 @@ pub async fn run(
     }
     login::welcome(&mut client, &server_params, &client_key).await?;
     let _client_count = ClientCount::new(&pool);
-    let session = relay::Pooled::new(ctx, mode, Arc::clone(&pool), client, hooks, Arc::clone(&listed.info), cancel);
+    let session = relay::Pooled::new(ctx, mode, Arc::clone(&pool), client, hooks, Arc::clone(&listed.info), cancel, &params);
     let end = session.run(phase).await;
     drop(slot);
     end

@@ -4,9 +4,23 @@
 //! leaves, as in session mode, so it never sees another connection's state or loses its own.
 //! Looks at the first words and two spellings of one function name; allocates nothing.
 
-/// Whether running `sql` leaves session state behind that only this connection has.
+/// Whether running `sql` leaves session state behind that only this connection has. Errs on
+/// the side of pinning: a needless pin costs a connection, a missed one a wrong answer.
 pub fn pins(sql: &[u8]) -> bool {
-    let mut words = sql.split(|b| b.is_ascii_whitespace() || *b == b'(' || *b == b';').filter(|w| !w.is_empty());
+    // pg_advisory_lock, pg_advisory_lock_shared, pg_try_advisory_lock…; the _xact_ forms end
+    // with the transaction and do not match. pg_temp names a temporary schema object.
+    if find_ci(sql, b"advisory_lock") || find_ci(sql, b"pg_temp") {
+        return true;
+    }
+    if !sql.contains(&b';') {
+        return statement_pins(sql);
+    }
+    let Ok(text) = std::str::from_utf8(sql) else { return false };
+    super::carry::split_statements(text).any(|st| statement_pins(st.as_bytes()))
+}
+
+fn statement_pins(sql: &[u8]) -> bool {
+    let mut words = words(sql);
     let first = words.next().unwrap_or_default();
     let is = |w: &[u8], k: &str| w.eq_ignore_ascii_case(k.as_bytes());
     if is(first, "listen") || is(first, "prepare") || is(first, "load") {
@@ -14,37 +28,49 @@ pub fn pins(sql: &[u8]) -> bool {
     }
     if is(first, "declare") {
         // Only a cursor WITH HOLD outlives its transaction.
-        return contains_word(sql, b"hold");
+        return words.any(|w| is(w, "hold"));
     }
     if is(first, "create") {
-        let mut next = words.next().unwrap_or_default();
-        if is(next, "global") || is(next, "local") {
-            next = words.next().unwrap_or_default();
-        }
-        if is(next, "temp") || is(next, "temporary") {
-            return true;
-        }
-        if is(next, "unlogged") || is(next, "table") || is(next, "view") || is(next, "sequence") {
-            return false;
+        // CREATE [OR REPLACE] [GLOBAL | LOCAL] TEMP[ORARY] …
+        return words.take(5).any(|w| is(w, "temp") || is(w, "temporary"));
+    }
+    if is(first, "select") || is(first, "with") {
+        // SELECT … INTO TEMP[ORARY] [TABLE] t
+        let mut after_into = false;
+        for w in words {
+            if after_into && (is(w, "temp") || is(w, "temporary")) {
+                return true;
+            }
+            after_into = is(w, "into");
         }
     }
-    if (is(first, "select") || is(first, "with"))
-        && contains_word(sql, b"into")
-        && (contains_word(sql, b"temp") || contains_word(sql, b"temporary"))
-    {
-        return true;
-    }
-    // pg_advisory_lock, pg_advisory_lock_shared, pg_try_advisory_lock…; the _xact_ forms end
-    // with the transaction and do not match.
-    find_ci(sql, b"advisory_lock")
+    false
+}
+
+/// The words of a statement, comments skipped.
+fn words(sql: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = sql;
+    std::iter::from_fn(move || loop {
+        let start = rest.iter().position(|b| !b.is_ascii_whitespace() && !matches!(b, b'(' | b')' | b',' | b';'))?;
+        rest = rest.get(start..)?;
+        if rest.starts_with(b"--") {
+            rest = rest.get(rest.iter().position(|b| *b == b'\n').unwrap_or(rest.len())..)?;
+            continue;
+        }
+        if rest.starts_with(b"/*") {
+            let end = rest.windows(2).position(|w| w == b"*/").map_or(rest.len(), |p| p + 2);
+            rest = rest.get(end..)?;
+            continue;
+        }
+        let len = rest.iter().position(|b| b.is_ascii_whitespace() || matches!(b, b'(' | b')' | b',' | b';')).unwrap_or(rest.len());
+        let (word, tail) = rest.split_at(len);
+        rest = tail;
+        return Some(word);
+    })
 }
 
 fn find_ci(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
-}
-
-fn contains_word(sql: &[u8], word: &[u8]) -> bool {
-    sql.split(|b| !(b.is_ascii_alphanumeric() || *b == b'_')).any(|w| w.eq_ignore_ascii_case(word))
 }
 
 #[cfg(test)]
@@ -65,6 +91,12 @@ mod tests {
             "SELECT pg_advisory_lock(1)",
             "select PG_TRY_ADVISORY_LOCK(1, 2)",
             "SELECT pg_advisory_lock_shared(7)",
+            "/* c */ LISTEN x",
+            "-- c\nLISTEN x",
+            "SELECT 1; LISTEN x",
+            "CREATE TABLE pg_temp.t (a int)",
+            "CREATE OR REPLACE TEMP VIEW v AS SELECT 1",
+            "CREATE FUNCTION pg_temp.f() RETURNS int AS 'select 1' LANGUAGE sql",
         ] {
             assert!(pins(sql.as_bytes()), "{sql}");
         }
@@ -79,6 +111,8 @@ mod tests {
             "SELECT pg_advisory_xact_lock(1)",
             "INSERT INTO t VALUES ('listen')",
             "SET search_path TO a",
+            "INSERT INTO t VALUES ('temp')",
+            "SELECT 'listen'; SELECT 2",
             "",
         ] {
             assert!(!pins(sql.as_bytes()), "{sql}");

@@ -18,6 +18,8 @@ use crate::context::Context;
 use crate::error::SessionError;
 use crate::hooks::{StatementHooks, StatementNote};
 use crate::net::stream::{ReadHalf, WriteHalf};
+use crate::pool::carry::ClientSettings;
+use crate::pool::prepared::{ClientStatements, ResponseFixups};
 use crate::pool::{Pool, ServerConn};
 use crate::session::relay::{End, READ_CHUNK};
 use crate::session::state::Pending;
@@ -74,6 +76,16 @@ pub struct Pooled<'a> {
     pub(super) last_fatal: bool,
     /// Writes of the open transaction block, invalidated when it ends.
     pub(super) tx_writes: Vec<WriteScope>,
+    /// The client's named prepared statements (transaction mode renames them on the server).
+    pub(super) statements: ClientStatements,
+    /// What becomes of the server's ParseComplete/CloseComplete answers, in order.
+    pub(super) fixups: ResponseFixups,
+    /// The client's settings, re-applied on each server connection it gets.
+    pub(super) settings: ClientSettings,
+    /// An ErrorResponse came since the last ReadyForQuery (an implicit transaction failed).
+    pub(super) error_since_ready: bool,
+    /// The last transaction-ending command tag: Some(true) COMMIT, Some(false) ROLLBACK.
+    pub(super) block_end: Option<bool>,
 }
 
 /// What a client frame asks of the walk.
@@ -93,8 +105,14 @@ impl<'a> Pooled<'a> {
         hooks: Box<dyn StatementHooks>,
         info: Arc<SessionInfo>,
         cancel: Arc<PooledCancel>,
+        startup: &[(String, String)],
     ) -> Pooled<'a> {
         Pooled {
+            statements: ctx.prepared.client(),
+            fixups: ResponseFixups::new(),
+            settings: ClientSettings::new(startup),
+            error_since_ready: false,
+            block_end: None,
             ctx,
             mode,
             pool,
@@ -229,10 +247,31 @@ impl<'a> Pooled<'a> {
         self.info.set_waiting(true);
         let got = self.ctx.pools.checkout(self.ctx, &self.pool, self.info.id).await;
         self.info.set_waiting(false);
-        let conn = match got {
+        let mut conn = match got {
             Ok(c) => c,
             Err(e) => return Err(SessionError::Pool(e.to_client())),
         };
+        // The client's settings, where this connection's differ.
+        let mut sql = String::new();
+        if crate::pool::carry::sync_sql(&self.settings, &conn.state.settings, &mut sql) {
+            let timeout = self.ctx.config.upstream.connect_timeout;
+            match crate::pool::run_hidden(&mut conn, &sql, timeout).await {
+                Ok(()) => {
+                    conn.state.settings.applied(&self.settings);
+                    conn.state.statements.clear_unnamed();
+                }
+                Err(e) => {
+                    let msg = format!("could not re-apply this session's settings on a pooled server connection: {e}");
+                    self.ctx.pools.checkin(self.ctx, &self.pool, conn, false).await;
+                    return Err(SessionError::Pool(crate::wire::error_response::encode(
+                        crate::wire::error_response::Severity::Fatal,
+                        "08006",
+                        &msg,
+                        None,
+                    )));
+                }
+            }
+        }
         self.cancel.attach(&conn.key);
         self.link = Link::Attached(conn);
         Ok(())
@@ -243,7 +282,13 @@ impl<'a> Pooled<'a> {
         if self.mode != PoolMode::Transaction || self.pinned {
             return;
         }
-        if !(self.pending.is_empty() && !self.batch_open && self.tx == TxStatus::Idle && !self.copy_in && self.sout.is_empty()) {
+        if !(self.pending.is_empty()
+            && !self.batch_open
+            && self.tx == TxStatus::Idle
+            && !self.copy_in
+            && self.sout.is_empty()
+            && self.fixups.is_empty())
+        {
             return;
         }
         let Link::Attached(conn) = std::mem::replace(&mut self.link, Link::Detached) else { return };
@@ -258,6 +303,7 @@ impl<'a> Pooled<'a> {
         let Link::Attached(mut conn) = std::mem::replace(&mut self.link, Link::Detached) else { return };
         let touched = self.cancel.detach(self.ctx.config.upstream.connect_timeout).await;
         let clean = !touched
+            && self.fixups.is_empty()
             && self.pending.is_empty()
             && !self.batch_open
             && self.tx == TxStatus::Idle
@@ -272,6 +318,9 @@ impl<'a> Pooled<'a> {
             let reset = if self.pinned && reset.trim().is_empty() { "DISCARD ALL".to_string() } else { reset };
             if !reset.trim().is_empty() {
                 reusable = crate::pool::run_hidden(&mut conn, &reset, self.ctx.config.upstream.connect_timeout).await.is_ok();
+                // What the reset cleared (DISCARD ALL: settings, prepared statements).
+                conn.state.settings.reset();
+                conn.state.statements.clear();
             }
         }
         self.ctx.pools.checkin(self.ctx, &self.pool, conn, reusable).await;
