@@ -120,6 +120,19 @@ impl ResponseFixups {
         pos
     }
 
+    /// The newest `n` Syncs were ignored by the server (sent while COPY FROM STDIN ran): no
+    /// ReadyForQuery will answer them, so their markers go.
+    pub fn forget_ready(&mut self, n: usize) {
+        for _ in 0..n {
+            match self.queue.iter().rposition(|e| *e == Entry::Ready) {
+                Some(i) => {
+                    self.queue.remove(i);
+                }
+                None => break,
+            }
+        }
+    }
+
     /// Nothing is outstanding: the connection may go back to the pool.
     pub fn is_empty(&self) -> bool {
         self.queue.is_empty()

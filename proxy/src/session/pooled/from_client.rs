@@ -207,6 +207,9 @@ impl Pooled<'_> {
     /// their own, so their entries are folded into the one before them.
     fn copy_ended(&mut self) {
         if std::mem::take(&mut self.copy_in) {
+            if self.renames() {
+                self.fixups.forget_ready(self.syncs_after_execute);
+            }
             for _ in 0..self.syncs_after_execute.min(self.pending.len()) {
                 if let Some(mut p) = self.pending.pop_back() {
                     self.batch_start = Some(p.started);
