@@ -22,6 +22,16 @@ from pgbench_compare import (ROOT, start_bench_db, start_pgbouncer, start_proxy,
                              stop_all)
 
 
+def child_pid(pid):
+    """PgBouncer runs under runuser (as root): its CPU is its child's."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            kids = f.read().split()
+        return int(kids[0]) if kids else pid
+    except OSError:
+        return pid
+
+
 def pgbench(port, args, seconds):
     """TPS of one run, or None when pgbench failed (the failure's first line is printed)."""
     cmd = ["pgbench", "-n", "-S", *args, "-T", str(seconds), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "bench"]
@@ -61,7 +71,7 @@ def main():
         procs += [tx, tx_plain, relay, bouncer]
         targets = [("direct", pg_port, None), ("citus-proxy transaction", tx_port, tx.pid),
                    ("citus-proxy transaction, routing off", tx_plain_port, tx_plain.pid),
-                   ("citus-proxy off (1:1)", relay_port, relay.pid), ("pgbouncer transaction", bouncer_port, bouncer.pid)]
+                   ("citus-proxy off (1:1)", relay_port, relay.pid), ("pgbouncer transaction", bouncer_port, child_pid(bouncer.pid))]
         workloads = [(f"-M {m} -c {c}", ["-M", m, "-c", str(c), "-j", "2"]) for c in clients for m in modes]
         workloads.append(("-C -c 8", ["-C", "-c", "8", "-j", "2"]))
         tps, cpu = {}, {}

@@ -6,6 +6,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::runtime::Handle;
 
+thread_local! {
+    /// The worker this thread is (usize::MAX: not a worker thread).
+    static WORKER: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+}
+
+/// Which worker thread the caller runs on (usize::MAX when not on one). A socket is served by the
+/// reactor of the runtime that registered it, so pooled connections prefer their own worker.
+pub fn current() -> usize {
+    WORKER.with(|w| w.get())
+}
+
 pub struct Workers {
     handles: Vec<Handle>,
     next: AtomicUsize,
@@ -19,7 +30,10 @@ impl Workers {
         for i in 0..n {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             handles.push(rt.handle().clone());
-            std::thread::Builder::new().name(format!("citus-proxy-worker-{i}")).spawn(move || rt.block_on(std::future::pending::<()>()))?;
+            std::thread::Builder::new().name(format!("citus-proxy-worker-{i}")).spawn(move || {
+                WORKER.with(|w| w.set(i));
+                rt.block_on(std::future::pending::<()>())
+            })?;
         }
         Ok(Workers { handles, next: AtomicUsize::new(0) })
     }

@@ -16,11 +16,14 @@ pub struct ServerConn {
     pub w: WriteHalf,
     /// Bytes read from the server and not yet handled (always whole messages between uses).
     pub buf: BytesMut,
-    pub key: CancelKey,
+    /// Shared with the cancel target of the client it serves (no copy per checkout).
+    pub key: std::sync::Arc<CancelKey>,
     pub info: Arc<ServerInfo>,
     pub created: Instant,
     /// When it last went back to the pool.
     pub idle_since: Instant,
+    /// The worker thread whose reactor serves its socket (`workers::current` when opened).
+    pub home: usize,
     /// The pools' generation it was opened in: RECONNECT bumps it, older ones are closed.
     pub generation: u64,
     /// Per-connection state of what clients left on it (prepared statements, settings).

@@ -136,6 +136,16 @@ impl Pool {
     }
 }
 
+/// The most recently used idle connection served by this thread's reactor, else the most recently
+/// used one: a socket of another worker works, but each of its wake-ups crosses threads.
+fn take_idle(idle: &mut Vec<ServerConn>) -> Option<ServerConn> {
+    let me = crate::workers::current();
+    match idle.iter().rposition(|c| c.home == me) {
+        Some(i) => Some(idle.remove(i)),
+        None => idle.pop(),
+    }
+}
+
 enum Next {
     Take(ServerConn),
     Open,
@@ -337,7 +347,7 @@ impl Pools {
                 let live = ctx.live();
                 let next = {
                     let mut st = lock(&pool.state);
-                    if let Some(conn) = st.idle.pop() {
+                    if let Some(conn) = take_idle(&mut st.idle) {
                         Next::Take(conn)
                     } else if st.open < live.pool.size {
                         if self.reserve(&pool.key.database, &live) {

@@ -10,7 +10,7 @@ use crate::wire::backend_key::CancelKey;
 
 #[derive(Debug, Default)]
 struct Slot {
-    server: Option<CancelKey>,
+    server: Option<Arc<CancelKey>>,
     in_flight: u32,
     touched: bool,
 }
@@ -28,7 +28,7 @@ fn lock(m: &Mutex<Slot>) -> MutexGuard<'_, Slot> {
 /// A cancel in delivery; dropping it ends the hold.
 pub struct Held {
     target: Arc<PooledCancel>,
-    key: CancelKey,
+    key: Arc<CancelKey>,
 }
 
 impl Held {
@@ -46,9 +46,9 @@ impl Drop for Held {
 
 impl PooledCancel {
     /// The client now runs on the server connection with `key`.
-    pub fn attach(&self, key: &CancelKey) {
+    pub fn attach(&self, key: &Arc<CancelKey>) {
         let mut s = lock(&self.slot);
-        s.server = Some(key.clone());
+        s.server = Some(Arc::clone(key));
         s.touched = false;
     }
 

@@ -54,13 +54,14 @@ impl Pooled<'_> {
     }
 }
 
-/// Cheap test before splitting: the statements that change carried settings all contain one of
-/// these words.
+/// Cheap test before splitting: the statements that change carried settings start with one of
+/// these words (a string of several statements is always split).
 fn might_change_settings(sql: &str) -> bool {
-    let b = sql.as_bytes();
-    ["set", "reset", "discard", "savepoint", "rollback", "release", "abort"]
-        .iter()
-        .any(|w| b.windows(w.len()).any(|x| x.eq_ignore_ascii_case(w.as_bytes())))
+    if super::pin::several(sql.as_bytes()) {
+        return true;
+    }
+    let first = super::pin::first_word(sql.as_bytes());
+    ["set", "reset", "discard", "savepoint", "rollback", "release", "abort"].iter().any(|w| first.eq_ignore_ascii_case(w.as_bytes()))
 }
 
 /// The statements of a simple-query string, split at semicolons outside quotes and comments.

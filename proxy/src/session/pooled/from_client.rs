@@ -83,9 +83,10 @@ impl Pooled<'_> {
         }
     }
 
-    /// Whether named statements get proxy-chosen names on the server (transaction mode).
+    /// Whether named statements get proxy-chosen names on the server (transaction mode; fixed
+    /// for the session, as `pool.max_prepared_statements` needs a restart).
     pub(super) fn renames(&self) -> bool {
-        self.mode == PoolMode::Transaction && self.ctx.live().pool.max_prepared_statements > 0
+        self.renaming
     }
 
     /// A frame that goes on unread: the bookkeeping its kind needs.
@@ -288,7 +289,9 @@ impl Pooled<'_> {
         self.client.w.write_all(&out).await.map_err(SessionError::ClientIo)?;
         self.ctx.metrics.bytes_to_client.increment(out.len() as u64);
         let p = crate::session::state::Pending::new(started, note);
-        self.finished(&p, TxStatus::Idle).await;
+        if let Some(wait) = self.finished(&p, TxStatus::Idle) {
+            wait.await;
+        }
         Ok(())
     }
 }

@@ -52,8 +52,9 @@ impl Pooled<'_> {
                     // reload its statement made due finish before its ReadyForQuery is seen.
                     let before = buf.get(out_from..pos).unwrap_or_default();
                     let collected = buf.get(collect_from..pos).unwrap_or_default();
-                    self.on_ready(status, before, collected).await?;
-                    out_from = pos;
+                    if self.on_ready(status, before, collected).await? {
+                        out_from = pos;
+                    }
                     collect_from = end;
                 }
                 Backend::ParseComplete | Backend::CloseComplete => match self.answer() {
@@ -106,33 +107,42 @@ impl Pooled<'_> {
     }
 
     /// The front statement got its ReadyForQuery. `before` is what is still to be relayed ahead
-    /// of it, `collected` its response since the last collection (for a cache fill).
-    async fn on_ready(&mut self, status: TxStatus, before: &[u8], collected: &[u8]) -> Result<(), SessionError> {
+    /// of it, `collected` its response since the last collection (for a cache fill). Returns
+    /// whether `before` was written here: only when something must happen between it and the
+    /// ReadyForQuery (a write's invalidation, a metadata reload the statement made due), so
+    /// usually the walk relays it with the ReadyForQuery in one write.
+    async fn on_ready(&mut self, status: TxStatus, before: &[u8], collected: &[u8]) -> Result<bool, SessionError> {
         self.on_transaction_status(status);
         self.tx = status;
         self.info.set_tx(status);
         self.at_statement_start = true;
-        self.client.w.write_all(before).await.map_err(SessionError::ClientIo)?;
-        let Some(mut p) = self.pending.pop_front() else { return Ok(()) };
+        let Some(mut p) = self.pending.pop_front() else { return Ok(false) };
         self.info.set_busy_since(self.pending.front().map(|n| n.started));
         if let Some(mut f) = p.fill.take() {
             f.collector.push(collected);
             crate::session::to_client::complete_fill(f);
         }
         let stale = self.settle_writes(&mut p, status);
-        if let (Some(cache), false) = (&self.ctx.cache, stale.is_empty()) {
-            // The write's ReadyForQuery reaches the client only after its invalidation.
+        let wait = self.finished(&p, status);
+        let stale = if self.ctx.cache.is_some() { stale } else { Vec::new() };
+        if stale.is_empty() && wait.is_none() {
+            return Ok(false);
+        }
+        self.client.w.write_all(before).await.map_err(SessionError::ClientIo)?;
+        if let Some(cache) = &self.ctx.cache {
             for scope in &stale {
                 cache.invalidate(scope).await;
             }
         }
-        self.finished(&p, status).await;
-        Ok(())
+        if let Some(wait) = wait {
+            wait.await;
+        }
+        Ok(true)
     }
 
-    /// Metrics and hooks of a statement that ended; waits for what its hooks ask (a metadata
-    /// reload the statement made due).
-    pub(super) async fn finished(&mut self, p: &Pending, status: TxStatus) {
+    /// Metrics and hooks of a statement that ended; returns what must finish before its
+    /// ReadyForQuery is relayed (a metadata reload the statement made due).
+    pub(super) fn finished(&mut self, p: &Pending, status: TxStatus) -> Option<crate::hooks::ReadyWait> {
         let elapsed = p.started.elapsed();
         self.ctx.metrics.record(p.route, p.class, elapsed);
         if let Some(shape) = p.shape {
@@ -140,9 +150,7 @@ impl Pooled<'_> {
         }
         self.info.statements.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.hooks.on_ready(status, elapsed);
-        if let Some(wait) = self.hooks.before_ready() {
-            wait.await;
-        }
+        self.hooks.before_ready()
     }
 
     /// What a statement that just ended makes stale now: its own writes and, when this ends the

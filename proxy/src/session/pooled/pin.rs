@@ -9,10 +9,10 @@
 pub fn pins(sql: &[u8]) -> bool {
     // pg_advisory_lock, pg_advisory_lock_shared, pg_try_advisory_lock…; the _xact_ forms end
     // with the transaction and do not match. pg_temp names a temporary schema object.
-    if find_ci(sql, b"advisory_lock") || find_ci(sql, b"pg_temp") {
+    if underscored(sql) {
         return true;
     }
-    if !sql.contains(&b';') {
+    if !several(sql) {
         return statement_pins(sql);
     }
     let Ok(text) = std::str::from_utf8(sql) else { return false };
@@ -69,8 +69,26 @@ fn words(sql: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
-fn find_ci(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
+/// `advisory_lock` or `pg_temp` anywhere: both have an underscore, which most statements have
+/// few of, so only the places around underscores are compared.
+fn underscored(sql: &[u8]) -> bool {
+    memchr::memchr_iter(b'_', sql).any(|i| {
+        let at = |from: usize, word: &[u8]| sql.get(from..from + word.len()).is_some_and(|w| w.eq_ignore_ascii_case(word));
+        (i >= 8 && at(i - 8, b"advisory_lock")) || (i >= 2 && at(i - 2, b"pg_temp"))
+    })
+}
+
+/// Whether a text may hold more than one statement: a semicolon before its end (drivers end
+/// single statements with one).
+pub(super) fn several(sql: &[u8]) -> bool {
+    let trimmed = sql.trim_ascii_end();
+    let trimmed = trimmed.strip_suffix(b";").unwrap_or(trimmed);
+    memchr::memchr(b';', trimmed).is_some()
+}
+
+/// The first word of a statement text, comments skipped.
+pub(super) fn first_word(sql: &[u8]) -> &[u8] {
+    words(sql).next().unwrap_or_default()
 }
 
 #[cfg(test)]

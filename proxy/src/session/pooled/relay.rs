@@ -86,6 +86,8 @@ pub struct Pooled<'a> {
     pub(super) error_since_ready: bool,
     /// The last transaction-ending command tag: Some(true) COMMIT, Some(false) ROLLBACK.
     pub(super) block_end: Option<bool>,
+    /// Named statements are renamed on the server (see `renames`).
+    pub(super) renaming: bool,
 }
 
 /// What a client frame asks of the walk.
@@ -113,6 +115,7 @@ impl<'a> Pooled<'a> {
             settings: ClientSettings::new(startup),
             error_since_ready: false,
             block_end: None,
+            renaming: mode == PoolMode::Transaction && ctx.config.pool.max_prepared_statements > 0,
             ctx,
             mode,
             pool,
