@@ -19,9 +19,6 @@ pub fn quiet(conn: &mut ServerConn) -> bool {
     let mut probe = [0u8; 1];
     let mut rb = tokio::io::ReadBuf::new(&mut probe);
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match std::pin::Pin::new(&mut conn.r).poll_read(&mut cx, &mut rb) {
-        std::task::Poll::Pending => true,
-        // Bytes out of turn, end of file, or an error: not a connection to hand out.
-        std::task::Poll::Ready(_) => false,
-    }
+    // Ready means bytes out of turn, end of file, or an error: not a connection to hand out.
+    std::pin::Pin::new(&mut conn.r).poll_read(&mut cx, &mut rb).is_pending()
 }

@@ -65,7 +65,7 @@ pub struct Pool {
     pub key: PoolKey,
     state: Mutex<PoolState>,
     /// The server's ParameterStatus values, reported to clients at their login.
-    params: Mutex<Option<Arc<Vec<(String, String)>>>>,
+    params: Mutex<Option<Params>>,
     credential: Mutex<Credential>,
     /// Clients logged in to this pool.
     pub clients: AtomicU32,
@@ -116,7 +116,7 @@ impl Pool {
         *lock(&self.credential) = c;
     }
 
-    pub fn params(&self) -> Option<Arc<Vec<(String, String)>>> {
+    pub fn params(&self) -> Option<Params> {
         lock(&self.params).clone()
     }
 
@@ -146,6 +146,11 @@ fn take_idle(idle: &mut Vec<ServerConn>) -> Option<ServerConn> {
     }
 }
 
+/// A server's ParameterStatus values, as (name, value).
+pub type Params = Arc<Vec<(String, String)>>;
+
+// Lives for one step of a checkout, on the stack: boxing the connection would allocate per checkout.
+#[allow(clippy::large_enum_variant)]
 enum Next {
     Take(ServerConn),
     Open,

@@ -39,6 +39,8 @@ pub struct Client {
 }
 
 /// What the session holds of the server side.
+// One per session; boxing the connection would allocate per checkout.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Link {
     /// No server connection: the client is between transactions (transaction mode) or has not
     /// needed one yet.
@@ -99,6 +101,7 @@ pub(super) enum Walk {
 }
 
 impl<'a> Pooled<'a> {
+    #[allow(clippy::too_many_arguments)] // the parts of a session that just logged in, each its own
     pub fn new(
         ctx: &'a Arc<Context>,
         mode: PoolMode,
