@@ -54,6 +54,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--clients", type=int, default=10000)
     ap.add_argument("--pool-size", type=int, default=20)
+    ap.add_argument("--routing-off", action="store_true", help="without routing (and the result cache)")
     a = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -63,7 +64,7 @@ def main():
     procs, data = [], None
     try:
         data, pg_port = start_bench_db(tmp, 1)
-        proxy, port = start_proxy(pg_port, extra=["--pool-mode", "transaction", "--pool-size", str(a.pool_size), "--auth-type",
+        proxy, port = start_proxy(pg_port, routing=not a.routing_off, extra=["--pool-mode", "transaction", "--pool-size", str(a.pool_size), "--auth-type",
                                                    "trust", "--limits-max-client-connections", str(a.clients + 100),
                                                    "--limits-max-logins-in-progress", "1000"])
         procs.append(proxy)
