@@ -80,9 +80,14 @@ impl ServerInfo {
     }
 
     pub fn set(&self, state: ServerState, client: u64) {
+        self.set_at(state, client, Instant::now());
+    }
+
+    /// As `set`, with the time already read.
+    pub fn set_at(&self, state: ServerState, client: u64, now: Instant) {
         self.state.store(state as u8, Ordering::Relaxed);
         self.client.store(client, Ordering::Relaxed);
-        self.changed_us.store(self.opened.elapsed().as_micros() as u64, Ordering::Relaxed);
+        self.changed_us.store(now.saturating_duration_since(self.opened).as_micros() as u64, Ordering::Relaxed);
     }
 
     pub fn state(&self) -> ServerState {

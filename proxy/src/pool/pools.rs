@@ -433,7 +433,9 @@ impl Pools {
     /// A connection taken from the idle list or handed over: still worth giving to a client?
     async fn usable(&self, ctx: &Context, pool: &Arc<Pool>, mut conn: ServerConn) -> Option<ServerConn> {
         let live = ctx.live();
-        if self.stale(pool, &conn, &live) {
+        // One clock read for every age this decides on.
+        let now = Instant::now();
+        if self.stale(pool, &conn, &live, now) {
             self.discard(pool, conn).await;
             return None;
         }
@@ -441,7 +443,7 @@ impl Pools {
             self.discard(pool, conn).await;
             return None;
         }
-        if conn.idle_since.elapsed() >= live.pool.server_check_delay {
+        if now.saturating_duration_since(conn.idle_since) >= live.pool.server_check_delay {
             conn.info.set(ServerState::Used, 0);
             if !super::check::healthy(&mut conn, ctx.config.upstream.connect_timeout).await {
                 self.discard(pool, conn).await;
@@ -451,9 +453,9 @@ impl Pools {
         Some(conn)
     }
 
-    fn stale(&self, pool: &Pool, conn: &ServerConn, live: &Config) -> bool {
+    fn stale(&self, pool: &Pool, conn: &ServerConn, live: &Config, now: Instant) -> bool {
         conn.generation != pool.generation.load(Ordering::Relaxed)
-            || (!live.pool.server_lifetime.is_zero() && conn.created.elapsed() >= live.pool.server_lifetime)
+            || (!live.pool.server_lifetime.is_zero() && now.saturating_duration_since(conn.created) >= live.pool.server_lifetime)
     }
 
     async fn open_for(&self, ctx: &Context, pool: &Arc<Pool>) -> Result<ServerConn, OpenError> {
@@ -474,12 +476,13 @@ impl Pools {
     pub async fn checkin(&self, ctx: &Context, pool: &Arc<Pool>, mut conn: ServerConn, reusable: bool) {
         pool.active.fetch_sub(1, Ordering::Relaxed);
         let live = ctx.live();
-        if !reusable || self.stale(pool, &conn, &live) || self.closing.load(Ordering::Relaxed) || !conn.buf.is_empty() {
+        let now = Instant::now();
+        if !reusable || self.stale(pool, &conn, &live, now) || self.closing.load(Ordering::Relaxed) || !conn.buf.is_empty() {
             self.discard(pool, conn).await;
             return;
         }
-        conn.info.set(ServerState::Idle, 0);
-        conn.idle_since = Instant::now();
+        conn.info.set_at(ServerState::Idle, 0, now);
+        conn.idle_since = now;
         let mut st = lock(&pool.state);
         while let Some(w) = st.waiters.pop_front() {
             match w.tx.send(conn) {
@@ -514,7 +517,7 @@ impl Pools {
                     let idle_out = !live.pool.server_idle_timeout.is_zero()
                         && conn.idle_since.elapsed() >= live.pool.server_idle_timeout
                         && total - out.len() > min;
-                    if idle_out || self.stale(&pool, &conn, &live) {
+                    if idle_out || self.stale(&pool, &conn, &live, Instant::now()) {
                         out.push(conn);
                     } else {
                         keep.push(conn);

@@ -59,6 +59,13 @@ impl PooledCancel {
         // No new cancel can reach the connection from here on; only those already on their way
         // are waited for (a stream of cancels must not hold the connection).
         lock(&self.slot).server = None;
+        {
+            // The common case, no cancel at all, decided without a clock or a waiter.
+            let mut s = lock(&self.slot);
+            if s.in_flight == 0 {
+                return std::mem::take(&mut s.touched);
+            }
+        }
         let until = tokio::time::Instant::now() + bound;
         loop {
             let notified = self.delivered.notified();

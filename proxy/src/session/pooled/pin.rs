@@ -34,7 +34,7 @@ fn statement_pins(sql: &[u8]) -> bool {
         // CREATE [OR REPLACE] [GLOBAL | LOCAL] TEMP[ORARY] …
         return words.take(5).any(|w| is(w, "temp") || is(w, "temporary"));
     }
-    if is(first, "select") || is(first, "with") {
+    if (is(first, "select") || is(first, "with")) && has_into(sql) {
         // SELECT … INTO TEMP[ORARY] [TABLE] t
         let mut after_into = false;
         for w in words {
@@ -45,6 +45,11 @@ fn statement_pins(sql: &[u8]) -> bool {
         }
     }
     false
+}
+
+/// Whether `into` appears (most SELECTs have few i's to look at).
+fn has_into(sql: &[u8]) -> bool {
+    memchr::memchr2_iter(b'i', b'I', sql).any(|i| sql.get(i..i + 4).is_some_and(|w| w.eq_ignore_ascii_case(b"into")))
 }
 
 /// The words of a statement, comments skipped.
