@@ -13,6 +13,7 @@ pub mod temp;
 pub mod words;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use citus_proxy_router::analysis::{StatementKind, TxControl};
 use citus_proxy_router::StatementInfo;
@@ -39,6 +40,9 @@ const CHANGES_SETTINGS: &[&str] = &["set_config"];
 
 type Values = BTreeMap<String, String>;
 
+/// A placeholder that lets a map shared three ways be updated in place.
+static EMPTY: std::sync::LazyLock<Arc<Values>> = std::sync::LazyLock::new(|| Arc::new(Values::new()));
+
 /// Changes since the session was last idle outside a transaction: kept at COMMIT, dropped at
 /// ROLLBACK or when the (possibly implicit) transaction failed.
 #[derive(Debug, Default)]
@@ -58,11 +62,11 @@ pub struct SessionSettings {
     login_role: String,
     /// What RESET puts back: startup parameters and the values reported before the first
     /// ReadyForQuery. A setting in none of them is absent (the server's default).
-    defaults: Values,
+    defaults: Arc<Values>,
     /// As of the last time the session was idle.
-    committed: Values,
+    committed: Arc<Values>,
     /// What the next statement sees.
-    current: Values,
+    current: Arc<Values>,
     unit: Unit,
     /// A statement was sent or a ReadyForQuery seen: reports are no longer startup defaults.
     started: bool,
@@ -88,10 +92,12 @@ impl SessionSettings {
                 defaults.insert(k, v.clone());
             }
         }
+        // The three stay one map until they differ (thousands of pooled sessions hold them).
+        let defaults = Arc::new(defaults);
         let mut s = SessionSettings {
             login_role: login_role.to_string(),
-            committed: defaults.clone(),
-            current: defaults.clone(),
+            committed: Arc::clone(&defaults),
+            current: Arc::clone(&defaults),
             defaults,
             unit: Unit::default(),
             started: false,
@@ -176,9 +182,10 @@ impl SessionSettings {
 
     fn assign(&mut self, name: String, value: Option<String>, local: bool) {
         let effective = value.or_else(|| self.defaults.get(&name).cloned());
+        let current = Arc::make_mut(&mut self.current);
         match &effective {
-            Some(v) => self.current.insert(name.clone(), v.clone()),
-            None => self.current.remove(&name),
+            Some(v) => current.insert(name.clone(), v.clone()),
+            None => current.remove(&name),
         };
         if !local {
             self.unit.session_sets.push((name, effective));
@@ -210,14 +217,21 @@ impl SessionSettings {
     /// The coordinator reported a setting's value (authoritative, including after ROLLBACK).
     pub fn on_parameter_status(&mut self, name: &str, value: &str) {
         let name = name.to_ascii_lowercase();
+        let differs = self.current.get(&name).map(String::as_str) != Some(value);
         if !self.started {
-            self.defaults.insert(name.clone(), value.to_string());
-            self.committed.insert(name.clone(), value.to_string());
+            // Before the first statement the three maps are one: updated in place, shared again.
+            self.committed = Arc::clone(&EMPTY);
+            self.current = Arc::clone(&EMPTY);
+            Arc::make_mut(&mut self.defaults).insert(name, value.to_string());
+            self.committed = Arc::clone(&self.defaults);
+            self.current = Arc::clone(&self.defaults);
         } else {
             self.unit.reported.push((name.clone(), value.to_string()));
+            if differs {
+                Arc::make_mut(&mut self.current).insert(name, value.to_string());
+            }
         }
-        if self.current.get(&name).map(String::as_str) != Some(value) {
-            self.current.insert(name, value.to_string());
+        if differs {
             self.changed();
         }
     }
@@ -242,9 +256,10 @@ impl SessionSettings {
         let unit = std::mem::take(&mut self.unit);
         if !unit.failed && !unit.rollback {
             for (name, value) in unit.session_sets {
+                let committed = Arc::make_mut(&mut self.committed);
                 match value {
-                    Some(v) => self.committed.insert(name, v),
-                    None => self.committed.remove(&name),
+                    Some(v) => committed.insert(name, v),
+                    None => committed.remove(&name),
                 };
             }
             if unit.partly_undone {
@@ -252,10 +267,12 @@ impl SessionSettings {
             }
         }
         for (name, value) in unit.reported {
-            self.committed.insert(name, value);
+            Arc::make_mut(&mut self.committed).insert(name, value);
         }
-        if self.current != self.committed {
-            self.current = self.committed.clone();
+        let differs = self.current != self.committed;
+        // Shared again (a clone of the pointer): the next change copies.
+        self.current = Arc::clone(&self.committed);
+        if differs {
             self.changed();
         }
     }

@@ -123,8 +123,8 @@ pub fn startup_options(options: &str) -> Vec<(String, String)> {
     out
 }
 
-/// The first keyword of a statement text, after leading white space and comments.
-pub fn first_word(sql: &str) -> &str {
+/// The text after leading white space and comments.
+pub fn skip_comments(sql: &str) -> &str {
     let mut s = sql.trim_start();
     loop {
         if let Some(rest) = s.strip_prefix("--") {
@@ -132,9 +132,14 @@ pub fn first_word(sql: &str) -> &str {
         } else if let Some(rest) = s.strip_prefix("/*") {
             s = rest.split_once("*/").map_or("", |(_, r)| r).trim_start();
         } else {
-            break;
+            return s;
         }
     }
+}
+
+/// The first keyword of a statement text, after leading white space and comments.
+pub fn first_word(sql: &str) -> &str {
+    let s = skip_comments(sql);
     let end = s.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(s.len());
     &s[..end]
 }

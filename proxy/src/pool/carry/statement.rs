@@ -2,7 +2,7 @@
 //! ALL, DISCARD ALL, or a savepoint step (which can undo SETs). Everything else is nothing.
 //! Reads a few words; the SET forms themselves are put in one shape by `settings::set_change`.
 
-use crate::settings::words::identifier;
+use crate::settings::words::{identifier, skip_comments};
 use crate::settings::{session_command, set_change, SessionCommand, SetChange};
 
 /// The key `SET SESSION CHARACTERISTICS AS TRANSACTION …` is kept under (it sets three
@@ -113,18 +113,4 @@ fn word(s: &str) -> (&str, &str) {
     let s = s.trim_start();
     let end = s.find(|c: char| c.is_whitespace() || c == '=').unwrap_or(s.len());
     s.split_at_checked(end).unwrap_or((s, ""))
-}
-
-/// The text after leading white space and comments.
-fn skip_comments(sql: &str) -> &str {
-    let mut s = sql.trim_start();
-    loop {
-        if let Some(rest) = s.strip_prefix("--") {
-            s = rest.split_once('\n').map_or("", |(_, r)| r).trim_start();
-        } else if let Some(rest) = s.strip_prefix("/*") {
-            s = rest.split_once("*/").map_or("", |(_, r)| r).trim_start();
-        } else {
-            return s;
-        }
-    }
 }
