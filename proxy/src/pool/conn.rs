@@ -11,6 +11,10 @@ use super::info::{ServerInfo, ServerState};
 use crate::net::stream::{ReadHalf, WriteHalf};
 use crate::wire::backend_key::CancelKey;
 
+/// A server connection as the pool and sessions pass it around: boxed once when opened, so a
+/// checkout or checkin moves a pointer, not the whole connection.
+pub type Conn = Box<ServerConn>;
+
 pub struct ServerConn {
     pub r: ReadHalf,
     pub w: WriteHalf,

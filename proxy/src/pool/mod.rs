@@ -15,7 +15,7 @@ mod open;
 mod pools;
 pub mod prepared;
 
-pub use conn::ServerConn;
+pub use conn::{Conn, ServerConn};
 pub use hidden::{run as run_hidden, HiddenError};
 pub use info::{ServerInfo, ServerState};
 pub use key::PoolKey;

@@ -59,7 +59,7 @@ pub async fn open(
     generation: u64,
     credential: &Credential,
     place: super::pools::Place,
-) -> Result<(ServerConn, ServerHello), OpenError> {
+) -> Result<(super::conn::Conn, ServerHello), OpenError> {
     let timeout = ctx.config.upstream.connect_timeout;
     let stream = ctx.connector.connect().await?;
     let (r, mut w) = stream.split();
@@ -68,7 +68,7 @@ pub async fn open(
     let info = Arc::new(ServerInfo::new(id, key.clone(), ctx.connector.addr().to_string()));
     info.set_pid(hello.key.pid);
     let FrameReader { inner: r, buf } = reader;
-    let conn = ServerConn {
+    let conn = Box::new(ServerConn {
         r,
         w,
         buf,
@@ -80,6 +80,6 @@ pub async fn open(
         generation,
         state: super::ServerSideState::new(ctx.live().pool.max_prepared_statements as usize),
         _place: place,
-    };
+    });
     Ok((conn, hello))
 }

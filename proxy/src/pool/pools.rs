@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use dashmap::DashMap;
 use tokio::sync::{oneshot, watch, Notify};
 
-use super::conn::ServerConn;
+use super::conn::{Conn, ServerConn};
 use super::info::{ServerInfo, ServerState};
 use super::key::PoolKey;
 use super::open::{open, OpenError};
@@ -48,13 +48,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 struct Waiter {
     since: Instant,
-    tx: oneshot::Sender<ServerConn>,
+    tx: oneshot::Sender<Conn>,
 }
 
 #[derive(Default)]
 struct PoolState {
     /// Most recently used last.
-    idle: Vec<ServerConn>,
+    idle: Vec<Conn>,
     /// Every connection of the pool: idle, checked out, logging in.
     open: u32,
     opening: u32,
@@ -138,7 +138,7 @@ impl Pool {
 
 /// The most recently used idle connection served by this thread's reactor, else the most recently
 /// used one: a socket of another worker works, but each of its wake-ups crosses threads.
-fn take_idle(idle: &mut Vec<ServerConn>) -> Option<ServerConn> {
+fn take_idle(idle: &mut Vec<Conn>) -> Option<Conn> {
     let me = crate::workers::current();
     match idle.iter().rposition(|c| c.home == me) {
         Some(i) => Some(idle.remove(i)),
@@ -149,12 +149,10 @@ fn take_idle(idle: &mut Vec<ServerConn>) -> Option<ServerConn> {
 /// A server's ParameterStatus values, as (name, value).
 pub type Params = Arc<Vec<(String, String)>>;
 
-// Lives for one step of a checkout, on the stack: boxing the connection would allocate per checkout.
-#[allow(clippy::large_enum_variant)]
 enum Next {
-    Take(ServerConn),
+    Take(Conn),
     Open,
-    Wait(oneshot::Receiver<ServerConn>),
+    Wait(oneshot::Receiver<Conn>),
     /// The pool has room but a cap does not: wait for any connection to close.
     Capped,
 }
@@ -327,7 +325,7 @@ impl Pools {
     }
 
     /// Takes a server connection of `pool` for client session `client`.
-    pub async fn checkout(&self, ctx: &Context, pool: &Arc<Pool>, client: u64) -> Result<ServerConn, CheckoutError> {
+    pub async fn checkout(&self, ctx: &Context, pool: &Arc<Pool>, client: u64) -> Result<Conn, CheckoutError> {
         let started = Instant::now();
         let live = ctx.live();
         let wait = live.pool.wait_timeout;
@@ -431,7 +429,7 @@ impl Pools {
     }
 
     /// A connection taken from the idle list or handed over: still worth giving to a client?
-    async fn usable(&self, ctx: &Context, pool: &Arc<Pool>, mut conn: ServerConn) -> Option<ServerConn> {
+    async fn usable(&self, ctx: &Context, pool: &Arc<Pool>, mut conn: Conn) -> Option<Conn> {
         let live = ctx.live();
         // One clock read for every age this decides on.
         let now = Instant::now();
@@ -458,7 +456,7 @@ impl Pools {
             || (!live.pool.server_lifetime.is_zero() && now.saturating_duration_since(conn.created) >= live.pool.server_lifetime)
     }
 
-    async fn open_for(&self, ctx: &Context, pool: &Arc<Pool>) -> Result<ServerConn, OpenError> {
+    async fn open_for(&self, ctx: &Context, pool: &Arc<Pool>) -> Result<Conn, OpenError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let credential = lock(&pool.credential).clone();
         let started = Instant::now();
@@ -473,7 +471,7 @@ impl Pools {
 
     /// Gives a connection back. `reusable` false (a client left mid-transaction, an error left it
     /// out of step): it is closed. Goes to the oldest waiter if there is one.
-    pub async fn checkin(&self, ctx: &Context, pool: &Arc<Pool>, mut conn: ServerConn, reusable: bool) {
+    pub async fn checkin(&self, ctx: &Context, pool: &Arc<Pool>, mut conn: Conn, reusable: bool) {
         pool.active.fetch_sub(1, Ordering::Relaxed);
         let live = ctx.live();
         let now = Instant::now();
@@ -496,9 +494,9 @@ impl Pools {
 
     /// Closes a connection and frees its place; a client still waiting in this pool gets a
     /// new connection opened for it.
-    pub async fn discard(&self, _pool: &Arc<Pool>, conn: ServerConn) {
+    pub async fn discard(&self, _pool: &Arc<Pool>, conn: Conn) {
         // Its place is freed when it is dropped (see `Place`).
-        conn.close().await;
+        (*conn).close().await;
     }
 
     /// Closes idle connections past `pool.server_idle_timeout` (keeping `pool.min_size`) or past
@@ -506,7 +504,7 @@ impl Pools {
     pub async fn sweep(&self, ctx: &Context) {
         let live = ctx.live();
         for pool in self.all() {
-            let expired: Vec<ServerConn> = {
+            let expired: Vec<Conn> = {
                 let mut st = lock(&pool.state);
                 let min = live.pool.min_size as usize;
                 let mut keep = Vec::with_capacity(st.idle.len());

@@ -20,7 +20,7 @@ use crate::hooks::{StatementHooks, StatementNote};
 use crate::net::stream::{ReadHalf, WriteHalf};
 use crate::pool::carry::ClientSettings;
 use crate::pool::prepared::{ClientStatements, ResponseFixups};
-use crate::pool::{Pool, ServerConn};
+use crate::pool::{Conn, Pool};
 use crate::session::relay::{End, READ_CHUNK};
 use crate::session::state::Pending;
 use crate::sessions::SessionInfo;
@@ -39,13 +39,11 @@ pub struct Client {
 }
 
 /// What the session holds of the server side.
-// One per session; boxing the connection would allocate per checkout.
-#[allow(clippy::large_enum_variant)]
 pub(super) enum Link {
     /// No server connection: the client is between transactions (transaction mode) or has not
     /// needed one yet.
     Detached,
-    Attached(ServerConn),
+    Attached(Conn),
 }
 
 pub struct Pooled<'a> {
