@@ -53,6 +53,19 @@ for w in "${workers[@]}"; do
   psql_c -tA -c "SELECT citus_add_node('$w', $port)" >/dev/null
 done
 
+# Shard-local routing (routing.shard_local) logs in to the workers as the client's role with the
+# secret the proxy checked on the coordinator. Each image hashed POSTGRES_PASSWORD with its own
+# salt, so the coordinator's SCRAM secret is copied to the workers, as Citus's own role
+# propagation does for roles created through the coordinator.
+secret=$(psql_c -tA -c "SELECT rolpassword FROM pg_authid WHERE rolname = current_user")
+for w in "${workers[@]}"; do
+  # From standard input: psql interpolates :'secret' there (not in -c strings).
+  psql -h "$w" -p "$port" -X -q -v ON_ERROR_STOP=1 -v secret="$secret" <<'SQL'
+SET citus.enable_ddl_propagation = off;
+ALTER ROLE CURRENT_USER PASSWORD :'secret';
+SQL
+done
+
 log "creating the demo schema"
 psql_c -f "$here/demo-schema.sql"
 

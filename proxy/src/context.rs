@@ -88,7 +88,15 @@ impl Context {
         let hooks: Arc<dyn HooksFactory> = if config.routing.enabled {
             let router = Arc::new(Router::new(config.routing.shape_cache_size as usize));
             let factory = RoutingFactory::new(router, Arc::clone(&stores), Arc::clone(&shapes), &config.routing.search_path);
-            Arc::new(factory.with_cache(cache.clone().map(|c| crate::caching::Planner::new(c, &config.cache.ignored_settings))))
+            let placing = crate::routing::Placing::new(
+                config.pool.mode == crate::config::PoolMode::Transaction && config.routing.shard_local,
+                config.pool.mode == crate::config::PoolMode::Transaction && config.routing.spread_reads,
+            );
+            Arc::new(
+                factory
+                    .with_cache(cache.clone().map(|c| crate::caching::Planner::new(c, &config.cache.ignored_settings)))
+                    .with_placing(placing),
+            )
         } else {
             Arc::new(NoHooks)
         };
@@ -157,7 +165,12 @@ impl Context {
             for pool in self.pools.all() {
                 let s = pool.snapshot();
                 let l = |state: &'static str| {
-                    vec![("user", s.key.user.clone()), ("database", s.key.database.clone()), ("state", state.to_string())]
+                    vec![
+                        ("user", s.key.user.clone()),
+                        ("database", s.key.database.clone()),
+                        ("node", s.key.target.label().to_string()),
+                        ("state", state.to_string()),
+                    ]
                 };
                 let g = |state, v: u32| self.metrics.gauge("citus_proxy_pool_server_connections", &l(state)).set(v as f64);
                 g("active", s.sv_active);
@@ -166,6 +179,13 @@ impl Context {
                 let c = |state, v: u32| self.metrics.gauge("citus_proxy_pool_clients", &l(state)).set(v as f64);
                 c("active", s.clients.saturating_sub(s.cl_waiting));
                 c("waiting", s.cl_waiting);
+            }
+            for (target, served, fallbacks) in crate::pool::served_by_target(&self.pools) {
+                let l = [("node", target.label().to_string())];
+                self.metrics.counter_with("citus_proxy_served_total", &l).absolute(served);
+                if target != crate::pool::Target::Coordinator {
+                    self.metrics.counter_with("citus_proxy_node_fallbacks_total", &l).absolute(fallbacks);
+                }
             }
         }
     }

@@ -22,12 +22,36 @@ pub struct StatementNote {
     /// The statement's shape in the per-shape statistics (SHOW ROUTES), when analysed.
     pub shape: Option<u64>,
     pub cache: CachePlan,
+    /// Where a transaction this statement starts may run (shard-local routing).
+    pub placement: Placement,
 }
 
 impl Default for StatementNote {
     fn default() -> Self {
-        StatementNote { route: RouteKind::Unknown, class: Class::Other, notice: None, shape: None, cache: CachePlan::None }
+        StatementNote {
+            route: RouteKind::Unknown,
+            class: Class::Other,
+            notice: None,
+            shape: None,
+            cache: CachePlan::None,
+            placement: Placement::Coordinator,
+        }
     }
+}
+
+/// Where the transaction a statement starts may run (`routing.shard_local`,
+/// `routing.spread_reads`); the session follows it only when the statement does start one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Placement {
+    #[default]
+    Coordinator,
+    /// Single-shard: the node (`host:port`) holding the shard; the whole transaction stays there.
+    Node(std::sync::Arc<str>),
+    /// A multi-shard read any node with metadata can plan: this one, if it runs outside a
+    /// transaction block.
+    Spread(std::sync::Arc<str>),
+    /// A lone BEGIN: where its transaction runs is decided by the statement after it.
+    Begin,
 }
 
 /// Something the relay must finish before it passes a ReadyForQuery to the client.
@@ -43,6 +67,10 @@ pub trait StatementHooks: Send {
     fn on_parse(&mut self, _parse: &ParseView<'_>) {}
     /// A Bind: the statement it refers to, its parameter values and formats.
     fn on_bind(&mut self, _bind: &BindView<'_>) {}
+    /// After the first Bind of a batch: where a transaction it starts may run.
+    fn bind_placement(&mut self) -> Placement {
+        Placement::Coordinator
+    }
     /// A Close of a prepared statement (`kind` b'S') or portal (b'P'), by name.
     fn on_close(&mut self, _kind: u8, _name: &[u8]) {}
     /// A Sync closing an extended-protocol batch; `cacheable` is the batch's protocol when its

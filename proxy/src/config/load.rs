@@ -219,6 +219,21 @@ fn check_consistency(c: &Config, errors: &mut Vec<ConfigError>) {
             "`pool.mode` pools server connections, so the proxy authenticates clients itself: set `auth.file` or `auth.user` (with `auth.query`), or `auth.type = \"trust\"`".into(),
         ));
     }
+    for (key, on) in [("routing.shard_local", c.routing.shard_local), ("routing.spread_reads", c.routing.spread_reads)] {
+        if on && c.pool.mode != crate::config::PoolMode::Transaction {
+            errors.push(ConfigError::Inconsistent(format!(
+                "`{key}` sends transactions to the nodes' own pools, which needs `pool.mode = \"transaction\"` (it is \"{}\")",
+                match c.pool.mode {
+                    crate::config::PoolMode::Off => "off",
+                    crate::config::PoolMode::Session => "session",
+                    crate::config::PoolMode::Transaction => "transaction",
+                }
+            )));
+        }
+        if on && !c.routing.enabled {
+            errors.push(ConfigError::Inconsistent(format!("`{key}` needs the route of each statement: set `routing.enabled = true`")));
+        }
+    }
     if c.limits.startup_timeout.is_zero() {
         errors.push(ConfigError::Inconsistent("`limits.startup_timeout` must be more than 0s".into()));
     }

@@ -58,6 +58,8 @@ pub struct Routing {
     pub enabled: bool,
     pub shape_cache_size: u32,
     pub search_path: String,
+    pub shard_local: bool,
+    pub spread_reads: bool,
 }
 
 /// How client connections share server connections.

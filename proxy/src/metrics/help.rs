@@ -31,6 +31,12 @@ const HELP: &[(&str, Type, &str)] = &[
     ("citus_proxy_pool_server_connections", Gauge, "Pooled server connections, by pool and state (active, idle, login)."),
     ("citus_proxy_pool_clients", Gauge, "Clients of each pool, by state (active, waiting)."),
     ("citus_proxy_pool_size", Gauge, "The configured pool.size."),
+    ("citus_proxy_served_total", Counter, "Pooled transactions by the server that ran them (coordinator or node host:port)."),
+    (
+        "citus_proxy_node_fallbacks_total",
+        Counter,
+        "Transactions placed on a node that went to the coordinator because the node refused or was down.",
+    ),
     ("citus_proxy_oldest_statement_seconds", Gauge, "Age of the longest-running statement in flight."),
     ("citus_proxy_metadata_age_seconds", Gauge, "Seconds since the last successful metadata load."),
     ("citus_proxy_metadata_refresh_errors_total", Counter, "Failed metadata loads."),

@@ -34,6 +34,12 @@ pub struct Connector {
     warned_fallback: AtomicBool,
 }
 
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connector").field("addr", &self.addr).field("mode", &self.mode).finish_non_exhaustive()
+    }
+}
+
 impl Connector {
     pub fn from_config(config: &Config) -> Result<Connector, super::tls::TlsSetupError> {
         let url = config.upstream_url();
@@ -46,6 +52,23 @@ impl Connector {
             mode,
             tls: super::tls::connector(mode, ca)?,
             timeout: config.upstream.connect_timeout,
+            warned_fallback: AtomicBool::new(false),
+        })
+    }
+
+    /// The same TLS and timeouts for another server of the cluster (a Citus node named
+    /// `host:port` by the metadata); None when the address has no port.
+    pub fn for_node(&self, addr: &str) -> Option<Connector> {
+        let (host, port) = addr.rsplit_once(':')?;
+        let port: u16 = port.parse().ok()?;
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        Some(Connector {
+            addr: addr.to_string(),
+            host,
+            port,
+            mode: self.mode,
+            tls: self.tls.clone(),
+            timeout: self.timeout,
             warned_fallback: AtomicBool::new(false),
         })
     }

@@ -41,6 +41,11 @@ impl ServerConn {
         self.info.id
     }
 
+    /// The pool it belongs to (the coordinator's or a node's).
+    pub fn pool(&self) -> &Arc<super::Pool> {
+        self._place.pool()
+    }
+
     /// Says goodbye (Terminate) and closes; errors are of no interest at this point.
     pub async fn close(mut self) {
         self.info.set(ServerState::Used, 0);

@@ -11,17 +11,21 @@ mod hidden;
 mod info;
 mod key;
 mod maintenance;
+mod nodes;
 mod open;
 mod pools;
 pub mod prepared;
+mod target;
 
 pub use conn::{Conn, ServerConn};
 pub use hidden::{run as run_hidden, HiddenError};
 pub use info::{ServerInfo, ServerState};
 pub use key::PoolKey;
 pub use maintenance::run as maintain;
+pub use nodes::{served_by_target, NodeSide, NODE_RETRY};
 pub use open::{startup_packet, OpenError};
 pub use pools::{CheckoutError, Pool, PoolSnapshot, Pools};
+pub use target::Target;
 
 /// What a pool logs its server connections in with (the latest its clients proved).
 pub type Credential = crate::auth::ServerCredential;

@@ -12,7 +12,7 @@ use super::key::PoolKey;
 use super::Credential;
 use crate::auth::{login_server, LoginError, ServerHello};
 use crate::context::Context;
-use crate::net::upstream::ConnectError;
+use crate::net::upstream::{ConnectError, Connector};
 use crate::session::frames::FrameReader;
 
 #[derive(Debug, thiserror::Error)]
@@ -52,8 +52,10 @@ pub fn startup_packet(key: &PoolKey) -> Vec<u8> {
     packet
 }
 
+#[allow(clippy::too_many_arguments)] // the parts of one login, each its own
 pub async fn open(
     ctx: &Context,
+    connector: &Connector,
     key: &PoolKey,
     id: u64,
     generation: u64,
@@ -61,11 +63,11 @@ pub async fn open(
     place: super::pools::Place,
 ) -> Result<(super::conn::Conn, ServerHello), OpenError> {
     let timeout = ctx.config.upstream.connect_timeout;
-    let stream = ctx.connector.connect().await?;
+    let stream = connector.connect().await?;
     let (r, mut w) = stream.split();
     let mut reader = FrameReader::new(r);
     let hello = login_server(&mut reader, &mut w, &startup_packet(key), credential, timeout).await?;
-    let info = Arc::new(ServerInfo::new(id, key.clone(), ctx.connector.addr().to_string()));
+    let info = Arc::new(ServerInfo::new(id, key.clone(), connector.addr().to_string()));
     info.set_pid(hello.key.pid);
     let FrameReader { inner: r, buf } = reader;
     let conn = Box::new(ServerConn {

@@ -78,6 +78,16 @@ pub struct Pool {
     /// RECONNECT of this pool bumps it: connections opened before are closed instead of reused
     /// (per pool, so `RECONNECT db` leaves the other databases' connections alone).
     generation: AtomicU64,
+    /// What `pool.max_db_connections` counts this pool's connections under.
+    cap: String,
+    /// A pool of a Citus node (shard-local routing): how to reach it, and whether it answers.
+    pub node: Option<super::nodes::NodeSide>,
+    /// A coordinator pool's node pools for the same role and database, by `host:port`.
+    pub(super) node_pools: DashMap<Arc<str>, Arc<Pool>>,
+    /// Transactions this pool's connections served (`citus_proxy_served_total`).
+    pub served: AtomicU64,
+    /// Transactions meant for this node that went to the coordinator because it did not answer.
+    pub fallbacks: AtomicU64,
 }
 
 /// One row of SHOW POOLS.
@@ -95,8 +105,13 @@ pub struct PoolSnapshot {
 }
 
 impl Pool {
-    fn new(key: PoolKey) -> Pool {
+    pub(super) fn new(key: PoolKey, node: Option<super::nodes::NodeSide>) -> Pool {
         Pool {
+            cap: key.cap_key(),
+            node,
+            node_pools: DashMap::new(),
+            served: AtomicU64::new(0),
+            fallbacks: AtomicU64::new(0),
             key,
             state: Mutex::new(PoolState::default()),
             params: Mutex::new(None),
@@ -114,6 +129,15 @@ impl Pool {
     /// The credential new server connections log in with (the latest client's).
     pub fn set_credential(&self, c: Credential) {
         *lock(&self.credential) = c;
+    }
+
+    /// What a new connection logs in with: a node pool uses its coordinator pool's (Citus
+    /// propagates roles and their secrets to every node).
+    fn credential(&self) -> Credential {
+        match self.node.as_ref().and_then(|n| n.base.upgrade()) {
+            Some(base) => lock(&base.credential).clone(),
+            None => lock(&self.credential).clone(),
+        }
     }
 
     pub fn params(&self) -> Option<Params> {
@@ -187,6 +211,12 @@ pub struct Place {
     id: u64,
 }
 
+impl Place {
+    pub(super) fn pool(&self) -> &Arc<Pool> {
+        &self.pool
+    }
+}
+
 impl Drop for Place {
     fn drop(&mut self) {
         self.shared.servers.remove(&self.id);
@@ -196,7 +226,7 @@ impl Drop for Place {
             // Stale waiters first, so the count below is of real ones.
             st.waiters.retain(|w| !w.tx.is_closed());
         }
-        self.shared.unreserve(&self.pool.key.database);
+        self.shared.unreserve(&self.pool.cap);
         // A client queued in this pool may now open a connection of its own.
         self.pool.room.notify_waiters();
     }
@@ -204,7 +234,7 @@ impl Drop for Place {
 
 /// Every pool, and what they share.
 pub struct Pools {
-    map: DashMap<PoolKey, Arc<Pool>>,
+    pub(super) map: DashMap<PoolKey, Arc<Pool>>,
     shared: Arc<Shared>,
     next_id: AtomicU64,
     paused: watch::Sender<bool>,
@@ -228,7 +258,7 @@ impl Pools {
         if let Some(p) = self.map.get(key) {
             return Arc::clone(p.value());
         }
-        Arc::clone(self.map.entry(key.clone()).or_insert_with(|| Arc::new(Pool::new(key.clone()))).value())
+        Arc::clone(self.map.entry(key.clone()).or_insert_with(|| Arc::new(Pool::new(key.clone(), None))).value())
     }
 
     pub fn all(&self) -> Vec<Arc<Pool>> {
@@ -353,7 +383,7 @@ impl Pools {
                     if let Some(conn) = take_idle(&mut st.idle) {
                         Next::Take(conn)
                     } else if st.open < live.pool.size {
-                        if self.reserve(&pool.key.database, &live) {
+                        if self.reserve(&pool.cap, &live) {
                             st.open += 1;
                             st.opening += 1;
                             Next::Open
@@ -458,10 +488,11 @@ impl Pools {
 
     async fn open_for(&self, ctx: &Context, pool: &Arc<Pool>) -> Result<Conn, OpenError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let credential = lock(&pool.credential).clone();
+        let credential = pool.credential();
         let started = Instant::now();
         let place = Place { shared: Arc::clone(&self.shared), pool: Arc::clone(pool), id };
-        let (conn, hello) = open(ctx, &pool.key, id, pool.generation.load(Ordering::Relaxed), &credential, place).await?;
+        let connector = pool.node.as_ref().map_or(&ctx.connector, |n| &*n.connector);
+        let (conn, hello) = open(ctx, connector, &pool.key, id, pool.generation.load(Ordering::Relaxed), &credential, place).await?;
         ctx.metrics.upstream_connect.record(started.elapsed().as_secs_f64());
         *lock(&pool.params) = Some(Arc::new(hello.parameters));
         self.shared.servers.insert(id, Arc::clone(&conn.info));
@@ -529,7 +560,7 @@ impl Pools {
             }
             // Keep min_size open once the pool has credentials that work (a client logged in).
             let (open, has_params) = (lock(&pool.state).open, pool.params().is_some());
-            if has_params && open < live.pool.min_size && !self.closing.load(Ordering::Relaxed) && self.reserve(&pool.key.database, &live) {
+            if has_params && open < live.pool.min_size && !self.closing.load(Ordering::Relaxed) && self.reserve(&pool.cap, &live) {
                 {
                     let mut st = lock(&pool.state);
                     st.open += 1;

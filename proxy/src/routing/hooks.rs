@@ -9,8 +9,9 @@ use citus_proxy_router::{Class, Decision, Prepared, Route, Router, Topology};
 use tracing::debug;
 
 use super::on_stack::with_slice;
+use super::placing::Placing;
 use crate::caching::{CachePlan, SessionCache, Statement};
-use crate::hooks::{ReadyWait, StatementHooks, StatementNote};
+use crate::hooks::{Placement, ReadyWait, StatementHooks, StatementNote};
 use crate::metadata::SessionMetadata;
 use crate::settings::words::{first_word, identifier};
 use crate::settings::{session_command, SessionCommand, SessionSettings, TempRelations};
@@ -52,6 +53,10 @@ pub struct RoutingHooks {
     refresh_due: bool,
     /// None when the result cache is off.
     cache: Option<SessionCache>,
+    /// None unless transactions are placed on nodes (shard-local routing).
+    placing: Option<Arc<Placing>>,
+    /// Where the batch's first Bind may run, until the relay asks.
+    bind_placement: Placement,
 }
 
 impl RoutingHooks {
@@ -62,6 +67,7 @@ impl RoutingHooks {
         settings: SessionSettings,
         empty: Arc<Topology>,
         cache: Option<SessionCache>,
+        placing: Option<Arc<Placing>>,
     ) -> RoutingHooks {
         RoutingHooks {
             router,
@@ -75,6 +81,8 @@ impl RoutingHooks {
             refresh_when_idle: false,
             refresh_due: false,
             cache,
+            placing,
+            bind_placement: Placement::Coordinator,
         }
     }
 
@@ -144,7 +152,7 @@ impl RoutingHooks {
             let msg = format!("citus-proxy route: {}", decision.explain_text());
             encode(Severity::Notice, "00000", &msg, None).freeze()
         });
-        StatementNote { route, class: decision.class, notice, shape: Some(shape), cache: CachePlan::None }
+        StatementNote { route, class: decision.class, notice, shape: Some(shape), cache: CachePlan::None, placement: Default::default() }
     }
 
     /// The explanation is built only for a NOTICE or a debug log line that will show it.
@@ -196,11 +204,12 @@ impl StatementHooks for RoutingHooks {
         let guard = self.metadata.store().topology();
         let topo = guard.as_deref().unwrap_or(&self.empty);
         let explain = self.explain();
-        let (router, cache, settings, temp) = (&self.router, &mut self.cache, &self.settings, &self.temp);
+        let (router, cache, settings, temp, placing) = (&self.router, &mut self.cache, &self.settings, &self.temp, &self.placing);
         let sp = settings.search_path();
-        let (decision, plan) = with_slice(sp.len(), sp.iter().map(String::as_str), "", |path| {
+        let (decision, plan, placement) = with_slice(sp.len(), sp.iter().map(String::as_str), "", |path| {
             let mut decision = router.route_query_with(sql, topo, path, explain);
             resolve_temp(&mut decision, temp, explain);
+            let placement = placing.as_ref().map(|p| p.place(&decision, topo, path)).unwrap_or_default();
             let plan = match cache {
                 Some(c) => {
                     let shape = decision.analysis.shape_id;
@@ -208,12 +217,13 @@ impl StatementHooks for RoutingHooks {
                 }
                 None => CachePlan::None,
             };
-            (decision, plan)
+            (decision, plan, placement)
         });
         drop(guard);
         self.follow(&decision.analysis.statements, sql, Some(&decision.route));
         let mut note = self.note(&decision, sql);
         note.cache = plan;
+        note.placement = placement;
         note
     }
 
@@ -251,7 +261,9 @@ impl StatementHooks for RoutingHooks {
             let guard = self.metadata.store().topology();
             let topo = guard.as_deref().unwrap_or(&self.empty);
             let explain = self.explain();
-            let (router, cache, settings, temp) = (&self.router, &mut self.cache, &self.settings, &self.temp);
+            let (router, cache, settings, temp, placing) = (&self.router, &mut self.cache, &self.settings, &self.temp, &self.placing);
+            let first = self.batch.is_none();
+            let mut placement = Placement::Coordinator;
             let sp = settings.search_path();
             let decision = with_slice(sp.len(), sp.iter().map(String::as_str), "", |path| {
                 with_slice(bind.param_count(), bind.params(), None, |params| {
@@ -263,16 +275,24 @@ impl StatementHooks for RoutingHooks {
                             let st = Statement { decision: &decision, sql: &sql, topo, search_path: path, settings, temp, shape };
                             c.on_bind(&st, bind, prepared.declared_param_types(), servable);
                         }
+                        if let (Some(p), true) = (placing, first) {
+                            placement = p.place(&decision, topo, path);
+                        }
                         decision
                     })
                 })
             });
             drop(guard);
-            if self.batch.is_none() {
+            if first {
                 self.batch = Some((decision, Arc::clone(&sql)));
+                self.bind_placement = placement;
             }
         }
         self.follow(&prepared.analysis.statements, &sql, None);
+    }
+
+    fn bind_placement(&mut self) -> Placement {
+        std::mem::take(&mut self.bind_placement)
     }
 
     fn on_close(&mut self, kind: u8, name: &[u8]) {

@@ -6,6 +6,7 @@
 
 mod hooks;
 mod on_stack;
+mod placing;
 
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ use crate::settings::SessionSettings;
 use crate::shapes::Shapes;
 
 pub use hooks::RoutingHooks;
+pub use placing::Placing;
 
 /// Shared by every session's hooks.
 pub struct RoutingFactory {
@@ -31,6 +33,8 @@ pub struct RoutingFactory {
     empty: Arc<Topology>,
     /// None when the result cache is off.
     cache: Option<Planner>,
+    /// None unless `routing.shard_local` or `routing.spread_reads` is on.
+    placing: Option<Arc<Placing>>,
 }
 
 impl RoutingFactory {
@@ -42,7 +46,14 @@ impl RoutingFactory {
             default_search_path: search_path.to_string(),
             empty: Arc::new(Topology::default()),
             cache: None,
+            placing: None,
         }
+    }
+
+    /// Sessions place transactions on nodes as `placing` says (shard-local routing).
+    pub fn with_placing(mut self, placing: Option<Arc<Placing>>) -> RoutingFactory {
+        self.placing = placing;
+        self
     }
 
     /// Sessions plan cache lookups and invalidations with `planner`.
@@ -66,6 +77,7 @@ impl HooksFactory for RoutingFactory {
             SessionSettings::new(user, startup, &self.default_search_path),
             Arc::clone(&self.empty),
             cache,
+            self.placing.clone(),
         ))
     }
 }

@@ -178,10 +178,10 @@ async fn direct_tls(ctx: &Arc<Context>, tcp: TcpStream) -> Result<Stream, Failed
 /// that next command instead.
 pub async fn forward_cancel(ctx: &Arc<Context>, key: &CancelKey, client: Stream, peer: SocketAddr) {
     match ctx.cancels.lookup_target(key) {
-        Some(crate::cancel::Target::Upstream(upstream_key)) => deliver_cancel(ctx, &upstream_key, key.pid, peer).await,
+        Some(crate::cancel::Target::Upstream(upstream_key)) => deliver_cancel(&ctx.connector, ctx, &upstream_key, key.pid, peer).await,
         Some(crate::cancel::Target::Pooled(target)) => match target.begin() {
             // Held until delivered: the server connection is not given to anyone else meanwhile.
-            Some(held) => deliver_cancel(ctx, held.key(), key.pid, peer).await,
+            Some(held) => deliver_cancel(held.via().unwrap_or(&ctx.connector), ctx, held.key(), key.pid, peer).await,
             None => debug!(%peer, pid = key.pid, "cancel request for a client with no statement running ignored"),
         },
         None => debug!(%peer, pid = key.pid, "cancel request with an unknown key ignored"),
@@ -191,9 +191,9 @@ pub async fn forward_cancel(ctx: &Arc<Context>, key: &CancelKey, client: Stream,
 
 /// Sends the CancelRequest upstream and waits for the coordinator to close the connection,
 /// which it does once it has signalled the backend.
-async fn deliver_cancel(ctx: &Arc<Context>, upstream_key: &CancelKey, pid: i32, peer: SocketAddr) {
+async fn deliver_cancel(to: &crate::net::upstream::Connector, ctx: &Arc<Context>, upstream_key: &CancelKey, pid: i32, peer: SocketAddr) {
     let bound = ctx.config.upstream.connect_timeout;
-    let mut up = match ctx.connector.connect().await {
+    let mut up = match to.connect().await {
         Ok(up) => up,
         Err(e) => return debug!(%peer, error = %e, "could not forward a cancel request"),
     };

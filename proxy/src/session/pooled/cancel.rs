@@ -6,11 +6,14 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::net::upstream::Connector;
 use crate::wire::backend_key::CancelKey;
 
 #[derive(Debug, Default)]
 struct Slot {
     server: Option<Arc<CancelKey>>,
+    /// The node that server connection is on; None: the coordinator.
+    via: Option<Arc<Connector>>,
     in_flight: u32,
     touched: bool,
 }
@@ -29,11 +32,16 @@ fn lock(m: &Mutex<Slot>) -> MutexGuard<'_, Slot> {
 pub struct Held {
     target: Arc<PooledCancel>,
     key: Arc<CancelKey>,
+    via: Option<Arc<Connector>>,
 }
 
 impl Held {
     pub fn key(&self) -> &CancelKey {
         &self.key
+    }
+    /// Where to send it: a node's connector, or None for the coordinator.
+    pub fn via(&self) -> Option<&Connector> {
+        self.via.as_deref()
     }
 }
 
@@ -46,9 +54,10 @@ impl Drop for Held {
 
 impl PooledCancel {
     /// The client now runs on the server connection with `key`.
-    pub fn attach(&self, key: &Arc<CancelKey>) {
+    pub fn attach(&self, key: &Arc<CancelKey>, via: Option<&Arc<Connector>>) {
         let mut s = lock(&self.slot);
         s.server = Some(Arc::clone(key));
+        s.via = via.cloned();
         s.touched = false;
     }
 
@@ -86,6 +95,7 @@ impl PooledCancel {
         let key = s.server.clone()?;
         s.in_flight += 1;
         s.touched = true;
-        Some(Held { target: Arc::clone(self), key })
+        let via = s.via.clone();
+        Some(Held { target: Arc::clone(self), key, via })
     }
 }

@@ -166,6 +166,9 @@ impl Pooled<'_> {
                 self.check_pin(parse.sql);
                 self.on_session_sql(parse.sql);
                 self.hooks.on_parse(&parse);
+                if self.hold(Renamed::Parse, frame) {
+                    return Ok(());
+                }
                 self.attach().await?;
                 if self.renames() {
                     return self.rename(Renamed::Parse, body_of(frame));
@@ -174,6 +177,10 @@ impl Pooled<'_> {
             Frontend::Bind(bind) => {
                 self.open_batch();
                 self.hooks.on_bind(&bind);
+                if detached && self.placing {
+                    let placement = self.hooks.bind_placement();
+                    self.attach_for(&placement).await?;
+                }
                 self.attach().await?;
                 if self.renames() {
                     return self.rename(Renamed::Bind, body_of(frame));
@@ -181,6 +188,9 @@ impl Pooled<'_> {
             }
             Frontend::Describe(_) => {
                 self.open_batch();
+                if self.hold(Renamed::Describe, frame) {
+                    return Ok(());
+                }
                 self.attach().await?;
                 if self.renames() {
                     return self.rename(Renamed::Describe, body_of(frame));
@@ -189,6 +199,9 @@ impl Pooled<'_> {
             Frontend::Close(c) => {
                 self.open_batch();
                 self.hooks.on_close(c.kind, c.name);
+                if self.hold(Renamed::Close, frame) {
+                    return Ok(());
+                }
                 self.attach().await?;
                 if self.renames() {
                     return self.rename(Renamed::Close, body_of(frame));
@@ -231,13 +244,14 @@ impl Pooled<'_> {
         let note = self.hooks.on_query(sql);
         self.check_pin(sql);
         self.on_session_sql(sql);
+        let Some(note) = self.defer_begin(sql, note).await? else { return Ok(()) };
         if let (CachePlan::Read(plan), Some(cache), true) = (&note.cache, &self.ctx.cache, self.quiet()) {
             // A cached answer needs no server connection at all.
             let started = Instant::now();
             match cache_step::lookup(cache, plan).await {
                 Outcome::Serve(bytes) => return self.serve_cached(started, note, &bytes).await,
                 Outcome::Fill(filling) => {
-                    self.attach().await?;
+                    self.attach_for(&note.placement).await?;
                     self.push(started, note);
                     if let Some(p) = self.pending.back_mut() {
                         p.fill = Some(filling);
@@ -249,7 +263,7 @@ impl Pooled<'_> {
                 Outcome::Forward => {}
             }
         }
-        self.attach().await?;
+        self.attach_for(&note.placement).await?;
         self.push(Instant::now(), note);
         self.expect_ready(true);
         self.sout.extend_from_slice(frame);
@@ -275,7 +289,7 @@ impl Pooled<'_> {
     }
 
     /// Nothing in flight and no transaction: an answer written now cannot overtake anything.
-    fn quiet(&self) -> bool {
+    pub(super) fn quiet(&self) -> bool {
         self.pending.is_empty() && !self.batch_open && self.tx == TxStatus::Idle && !self.copy_in && self.sout.is_empty()
     }
 

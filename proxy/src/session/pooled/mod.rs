@@ -9,6 +9,7 @@ mod from_client;
 mod from_server;
 mod login;
 mod pin;
+mod place;
 mod relay;
 mod rename;
 

@@ -88,6 +88,12 @@ pub struct Pooled<'a> {
     pub(super) block_end: Option<bool>,
     /// Named statements are renamed on the server (see `renames`).
     pub(super) renaming: bool,
+    /// Transactions are placed on the node their first statement names (see `place`).
+    pub(super) placing: bool,
+    /// Extended-protocol messages kept back until the Bind that places the transaction.
+    pub(super) held: Vec<(super::rename::Renamed, BytesMut)>,
+    /// A BEGIN answered here, to be run on the server the next statement picks.
+    pub(super) begin: Option<String>,
 }
 
 /// What a client frame asks of the walk.
@@ -117,6 +123,9 @@ impl<'a> Pooled<'a> {
             error_since_ready: false,
             block_end: None,
             renaming: mode == PoolMode::Transaction && ctx.config.pool.max_prepared_statements > 0,
+            placing: mode == PoolMode::Transaction && (ctx.config.routing.shard_local || ctx.config.routing.spread_reads),
+            held: Vec::new(),
+            begin: None,
             ctx,
             mode,
             pool,
@@ -219,7 +228,7 @@ impl<'a> Pooled<'a> {
                         }
                         n = server_r.read_buf(server_buf) => {
                             if n.map_err(SessionError::UpstreamIo)? == 0 {
-                                return if self.last_fatal { Ok(End::UpstreamClosed) } else { Err(SessionError::UpstreamLost(self.ctx.connector.addr().to_string())) };
+                                return if self.last_fatal { Ok(End::UpstreamClosed) } else { Err(SessionError::UpstreamLost(server.info.addr.clone())) };
                             }
                             true
                         }
@@ -242,19 +251,23 @@ impl<'a> Pooled<'a> {
         self.pinned || self.mode == PoolMode::Session
     }
 
-    /// Makes sure a server connection is attached, taking one from the pool if needed. The
-    /// bytes already queued for the server stay queued.
+    /// Makes sure a server connection is attached, taking one from the coordinator's pool if
+    /// needed. The bytes already queued for the server stay queued.
     pub(super) async fn attach(&mut self) -> Result<(), SessionError> {
         if matches!(self.link, Link::Attached(_)) {
             return Ok(());
         }
+        self.attach_to(crate::pool::Target::Coordinator).await
+    }
+
+    /// Takes a connection on `target` (or the coordinator, when that node does not answer),
+    /// brings it to the client's settings and opens a deferred transaction block on it.
+    pub(super) async fn attach_to(&mut self, target: crate::pool::Target) -> Result<(), SessionError> {
         self.info.set_waiting(true);
-        let got = self.ctx.pools.checkout(self.ctx, &self.pool, self.info.id).await;
+        let got = self.checkout_on(target).await;
         self.info.set_waiting(false);
-        let mut conn = match got {
-            Ok(c) => c,
-            Err(e) => return Err(SessionError::Pool(e.to_client())),
-        };
+        let mut conn = got?;
+        conn.pool().served.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // The client's settings, where this connection's differ.
         let mut sql = String::new();
         if crate::pool::carry::sync_sql(&self.settings, &conn.state.settings, &mut sql) {
@@ -266,7 +279,8 @@ impl<'a> Pooled<'a> {
                 }
                 Err(e) => {
                     let msg = format!("could not re-apply this session's settings on a pooled server connection: {e}");
-                    self.ctx.pools.checkin(self.ctx, &self.pool, conn, false).await;
+                    let pool = Arc::clone(conn.pool());
+                    self.ctx.pools.checkin(self.ctx, &pool, conn, false).await;
                     return Err(SessionError::Pool(crate::wire::error_response::encode(
                         crate::wire::error_response::Severity::Fatal,
                         "08006",
@@ -276,9 +290,14 @@ impl<'a> Pooled<'a> {
                 }
             }
         }
-        self.cancel.attach(&conn.key);
+        if let Err(e) = self.begin_on(&mut conn).await {
+            let pool = Arc::clone(conn.pool());
+            self.ctx.pools.checkin(self.ctx, &pool, conn, false).await;
+            return Err(e);
+        }
+        self.cancel.attach(&conn.key, conn.pool().node.as_ref().map(|n| &n.connector));
         self.link = Link::Attached(conn);
-        Ok(())
+        self.replay_held()
     }
 
     /// Gives the server connection back when the transaction is over (transaction mode).
@@ -298,7 +317,8 @@ impl<'a> Pooled<'a> {
         let Link::Attached(conn) = std::mem::replace(&mut self.link, Link::Detached) else { return };
         let touched = self.cancel.detach(self.ctx.config.upstream.connect_timeout).await;
         let reusable = !touched && conn.buf.is_empty() && self.spass == 0;
-        self.ctx.pools.checkin(self.ctx, &self.pool, conn, reusable).await;
+        let pool = Arc::clone(conn.pool());
+        self.ctx.pools.checkin(self.ctx, &pool, conn, reusable).await;
     }
 
     /// At the end of the session: a connection in a clean state goes back (reset first in
@@ -327,7 +347,8 @@ impl<'a> Pooled<'a> {
                 conn.state.statements.clear();
             }
         }
-        self.ctx.pools.checkin(self.ctx, &self.pool, conn, reusable).await;
+        let pool = Arc::clone(conn.pool());
+        self.ctx.pools.checkin(self.ctx, &pool, conn, reusable).await;
     }
 
     async fn flush_server(&mut self) -> Result<(), SessionError> {
@@ -345,7 +366,12 @@ impl<'a> Pooled<'a> {
         Ok(())
     }
 
-    pub(super) fn push(&mut self, started: Instant, note: StatementNote) {
+    pub(super) fn push(&mut self, started: Instant, mut note: StatementNote) {
+        if self.placing {
+            if let Some(n) = &note.notice {
+                note.notice = Some(self.served_notice(n));
+            }
+        }
         let p = Pending::new(started, note);
         if self.pending.is_empty() {
             self.info.set_busy_since(Some(p.started));

@@ -1,0 +1,55 @@
+//! Where a transaction may run, read off the route of the statement that starts it
+//! (`routing.shard_local`, `routing.spread_reads`). The router says which node may plan it;
+//! this adds the session-level choices: a lone BEGIN waits for the statement after it, and
+//! spread reads take the nodes with metadata in turn.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use citus_proxy_router::analysis::{StatementKind, TxControl};
+use citus_proxy_router::placement::{self, Placement as Where};
+use citus_proxy_router::{Decision, Topology};
+
+use crate::hooks::Placement;
+
+/// Shared by every session: the two settings and the turn of the spread reads.
+pub struct Placing {
+    shard_local: bool,
+    spread: bool,
+    next: AtomicUsize,
+}
+
+impl Placing {
+    /// None when both settings are off (sessions then skip the work entirely).
+    pub fn new(shard_local: bool, spread: bool) -> Option<Arc<Placing>> {
+        (shard_local || spread).then(|| Arc::new(Placing { shard_local, spread, next: AtomicUsize::new(0) }))
+    }
+
+    pub fn place(&self, d: &Decision, topo: &Topology, search_path: &[&str]) -> Placement {
+        if is_lone_begin(d) {
+            return Placement::Begin;
+        }
+        if self.shard_local {
+            if let Where::Node(i) = placement::shard_local(d, topo, search_path) {
+                if let Some(node) = topo.node(i) {
+                    return Placement::Node(Arc::clone(node.addr_shared()));
+                }
+            }
+        }
+        if self.spread && placement::spreadable(d, topo, search_path) {
+            let nodes = topo.query_nodes();
+            if !nodes.is_empty() {
+                let turn = self.next.fetch_add(1, Ordering::Relaxed) % nodes.len();
+                if let Some(node) = nodes.get(turn).and_then(|i| topo.node(*i)) {
+                    return Placement::Spread(Arc::clone(node.addr_shared()));
+                }
+            }
+        }
+        Placement::Coordinator
+    }
+}
+
+/// `BEGIN` / `START TRANSACTION` alone in its Query.
+fn is_lone_begin(d: &Decision) -> bool {
+    matches!(d.analysis.statements.as_slice(), [only] if only.kind == StatementKind::Transaction { control: TxControl::Begin })
+}
