@@ -6,6 +6,11 @@
 //! let router = Router::new(10_000);
 //! let d = router.route_query("SELECT * FROM users WHERE user_id = 42", &topo, &["public"]);
 //! println!("{}", d.explain_text()); // single-shard: users.user_id = 42 → hash 1509752520 → shard 102035 on …
+//! // routing.shard_local: the node that may run the transaction this statement starts.
+//! match shard_local(&d, &topo, &["public"]) {
+//!     Placement::Node(i) => println!("on {}", topo.nodes()[i].addr()),
+//!     Placement::Coordinator(why) => println!("on the coordinator: {why}"),
+//! }
 //! ```
 
 pub mod analysis;
@@ -14,6 +19,7 @@ mod class;
 mod error;
 mod explain;
 pub mod hash;
+mod placement;
 mod plan;
 mod route;
 mod router;
@@ -25,6 +31,7 @@ pub use analysis::{Analysis, CacheHint, ShapeFacts, StatementInfo, StatementKind
 pub use catalog::CatalogRows;
 pub use class::Class;
 pub use error::CatalogError;
+pub use placement::{shard_local, spreadable, CoordinatorWhy, Placement};
 pub use route::{Decision, Route, RouteKind, ShardRef};
 pub use router::{Prepared, Router, RouterOptions};
 pub use topology::Topology;

@@ -59,6 +59,36 @@ pub fn changes_metadata(f: &str) -> bool {
     METADATA_CHANGING.contains(&f) || (f.starts_with("master_") && !MASTER_READERS.contains(&f))
 }
 
+/// Prefixes of Citus's own functions (metadata, shard moves, node management, helpers).
+const CITUS_PREFIXES: &[&str] = &["citus_", "master_", "worker_", "run_command_on_", "create_distributed_", "get_rebalance"];
+
+/// Citus functions outside those prefixes.
+const CITUS_NAMED: &[&str] = &[
+    "create_reference_table",
+    "undistribute_table",
+    "alter_distributed_table",
+    "rebalance_table_shards",
+    "isolate_tenant_to_new_shard",
+    "update_distributed_table_colocation",
+    "truncate_local_data_after_distributing_table",
+];
+
+fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
+    s.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+}
+
+/// A Citus function by its name (without schema, any case): workers refuse most of them
+/// ("operation is not allowed on this node"), so a statement calling one stays on the coordinator.
+pub fn is_citus_function(f: &str) -> bool {
+    CITUS_PREFIXES.iter().any(|p| starts_with_ignore_case(f, p))
+        || CITUS_NAMED.iter().chain(METADATA_CHANGING).any(|n| n.eq_ignore_ascii_case(f))
+}
+
+/// Sequence functions: on another node they would draw from that node's sequence (or find none).
+pub fn is_sequence_function(f: &str) -> bool {
+    ["nextval", "currval", "setval", "lastval"].iter().any(|n| n.eq_ignore_ascii_case(f))
+}
+
 pub fn is_worker_registration(f: &str) -> bool {
     matches!(f, "citus_add_node" | "master_add_node")
 }

@@ -71,6 +71,10 @@ pub struct NodeRow {
     pub role: String,
     pub cluster: String,
     pub should_have_shards: bool,
+    /// `hasmetadata`: the node holds Citus's metadata and can plan distributed queries.
+    pub has_metadata: bool,
+    /// `metadatasynced` (nullable; NULL reads as false): that metadata is current.
+    pub metadata_synced: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -89,6 +93,9 @@ pub struct ColumnRow {
     pub name: String,
     pub type_oid: u32,
     pub has_default: bool,
+    /// int2/int4 column whose default draws from a sequence (`nextval(…)` default or identity):
+    /// Citus refuses to evaluate it on a worker.
+    pub int_sequence_default: bool,
 }
 
 /// Column access for one text row.
@@ -189,7 +196,7 @@ impl PlacementRow {
 
 impl NodeRow {
     pub fn from_text(cols: &[Option<&str>]) -> Result<Self, CatalogError> {
-        let c = Cols::new("pg_dist_node", cols, 8)?;
+        let c = Cols::new("pg_dist_node", cols, 10)?;
         Ok(NodeRow {
             node_id: c.parse(0, "nodeid")?,
             group_id: c.parse(1, "groupid")?,
@@ -199,6 +206,8 @@ impl NodeRow {
             role: c.text(5, "noderole")?,
             cluster: c.text(6, "nodecluster")?,
             should_have_shards: c.boolean(7, "shouldhaveshards")?,
+            has_metadata: c.boolean(8, "hasmetadata")?,
+            metadata_synced: c.opt(9).is_some() && c.boolean(9, "metadatasynced")?,
         })
     }
 }
@@ -220,6 +229,8 @@ impl ColumnRow {
             name: c.text(3, "attname")?,
             type_oid: c.parse(4, "atttypid")?,
             has_default: c.boolean(5, "has_default")?,
+            // Absent from the older 6-column shape: read as false.
+            int_sequence_default: c.opt(6).is_some() && c.boolean(6, "int_sequence_default")?,
         })
     }
 }
@@ -231,4 +242,67 @@ pub fn partkey_field(partkey: &str, field: &str) -> Option<i64> {
     let rest = partkey.get(start..)?;
     let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '-')).unwrap_or(rest.len());
     rest.get(..end)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic here is a failed test, not a crashed proxy
+    use super::*;
+
+    fn node(synced: Option<&str>) -> Result<NodeRow, CatalogError> {
+        NodeRow::from_text(&[
+            Some("2"),
+            Some("1"),
+            Some("10.0.0.2"),
+            Some("5432"),
+            Some("t"),
+            Some("primary"),
+            Some("default"),
+            Some("t"),
+            Some("t"),
+            synced,
+        ])
+    }
+
+    #[test]
+    fn node_rows_carry_the_metadata_flags() {
+        let n = node(Some("t")).expect("node row");
+        assert!(n.has_metadata && n.metadata_synced);
+        assert_eq!((n.node_id, n.group_id, n.port), (2, 1, 5432));
+        assert!(!node(Some("f")).expect("node row").metadata_synced);
+        assert!(!node(None).expect("NULL metadatasynced").metadata_synced, "NULL reads as false");
+        let no_metadata = NodeRow::from_text(&[
+            Some("1"),
+            Some("0"),
+            Some("c"),
+            Some("5432"),
+            Some("t"),
+            Some("primary"),
+            Some("default"),
+            Some("f"),
+            Some("f"),
+            Some("f"),
+        ])
+        .expect("node row");
+        assert!(!no_metadata.has_metadata);
+        assert!(matches!(node(Some("maybe")), Err(CatalogError::BadValue { column: "metadatasynced", .. })));
+        // The 8-column shape of NODES_SQL before the flags is refused rather than read as "no metadata".
+        let short = [Some("2"), Some("1"), Some("h"), Some("5432"), Some("t"), Some("primary"), Some("default"), Some("t")];
+        assert!(matches!(NodeRow::from_text(&short), Err(CatalogError::MissingColumns { expected: 10, got: 8, .. })));
+    }
+
+    #[test]
+    fn column_rows_with_six_or_seven_columns() {
+        let six = [Some("public"), Some("tickets"), Some("1"), Some("ticket_id"), Some("23"), Some("t")];
+        let c = ColumnRow::from_text(&six).expect("6-column row");
+        assert!(c.has_default && !c.int_sequence_default, "the older shape reads as no int sequence default");
+        let mut seven = six.to_vec();
+        seven.push(Some("t"));
+        assert!(ColumnRow::from_text(&seven).expect("7-column row").int_sequence_default);
+        seven[6] = Some("f");
+        assert!(!ColumnRow::from_text(&seven).expect("7-column row").int_sequence_default);
+        seven[6] = Some("x");
+        assert!(ColumnRow::from_text(&seven).is_err());
+        assert!(ColumnRow::from_text(&six[..5]).is_err());
+    }
 }

@@ -28,10 +28,10 @@ ORDER BY s.shardid";
 pub const PLACEMENTS_SQL: &str = "\
 SELECT placementid, shardid, shardstate::int8, groupid::int8 FROM pg_catalog.pg_dist_placement ORDER BY placementid";
 
-/// One row per node.
+/// One row per node; the last two columns say whether it can plan distributed queries.
 pub const NODES_SQL: &str = "\
 SELECT nodeid::int8, groupid::int8, nodename, nodeport::int8, isactive, noderole::text, nodecluster::text, \
-shouldhaveshards FROM pg_catalog.pg_dist_node ORDER BY nodeid";
+shouldhaveshards, hasmetadata, metadatasynced FROM pg_catalog.pg_dist_node ORDER BY nodeid";
 
 /// Every user relation outside the system schemas: schema, name, relkind.
 pub const RELATIONS_SQL: &str = "\
@@ -43,15 +43,20 @@ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') \
 ORDER BY 1, 2";
 
 /// The live columns of every Citus table, in attnum order: schema, table, attnum, name, type OID,
-/// whether it has a default (DEFAULT, identity or generated). Needed for INSERT without a column
-/// list and for resolving unqualified column names in joins.
+/// whether it has a default (DEFAULT, identity or generated), and whether it is an int2/int4
+/// column whose default draws from a sequence (a worker refuses to evaluate those, so such
+/// INSERTs must run on the coordinator). Needed for INSERT without a column list and for
+/// resolving unqualified column names in joins.
 pub const COLUMNS_SQL: &str = "\
 SELECT n.nspname::text, c.relname::text, a.attnum::int8, a.attname::text, a.atttypid::int8, \
-(a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '') AS has_default \
+(a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '') AS has_default, \
+(a.atttypid IN (21, 23) AND (a.attidentity <> '' \
+ OR coalesce(pg_catalog.pg_get_expr(d.adbin, d.adrelid) LIKE '%nextval(%', false))) AS int_sequence_default \
 FROM pg_catalog.pg_dist_partition p \
 JOIN pg_catalog.pg_class c ON c.oid = p.logicalrelid \
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
 JOIN pg_catalog.pg_attribute a ON a.attrelid = p.logicalrelid AND a.attnum > 0 AND NOT a.attisdropped \
+LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
 ORDER BY 1, 2, 3";
 
 /// A fingerprint of every catalog the snapshot is built from, in one cheap row, read every

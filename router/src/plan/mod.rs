@@ -10,3 +10,4 @@ pub(crate) mod values;
 
 pub(crate) use bind_cache::{bound, BindCache};
 pub(crate) use decide::{decide, Outcome};
+pub(crate) use resolve::Bound;

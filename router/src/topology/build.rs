@@ -37,9 +37,14 @@ impl Topology {
                 active: n.active,
                 role: n.role.clone(),
                 should_have_shards: n.should_have_shards,
-                addr: format!("{}:{}", n.host, n.port),
+                has_metadata: n.has_metadata,
+                metadata_synced: n.metadata_synced,
+                addr: format!("{}:{}", n.host, n.port).into(),
             });
         }
+        let mut query_nodes: Vec<usize> = (0..topo.nodes.len()).filter(|i| topo.nodes.get(*i).is_some_and(Node::plans_queries)).collect();
+        query_nodes.sort_by_key(|i| topo.nodes.get(*i).map(|n| n.node_id));
+        topo.query_nodes = query_nodes;
         // Placements join nodes on group id; only active primaries of the default cluster serve.
         let mut group_nodes: AHashMap<i32, Vec<usize>> = AHashMap::new();
         for (i, n) in rows.nodes.iter().enumerate() {
@@ -66,6 +71,7 @@ impl Topology {
                 name: c.name.clone(),
                 ty: PgType::from_oid(c.type_oid),
                 has_default: c.has_default,
+                int_sequence_default: c.int_sequence_default,
             });
         }
         for p in &rows.partitions {

@@ -12,6 +12,7 @@ pub use names::Relation;
 use crate::types::PgType;
 use ahash::AHashMap;
 use serde::Serialize;
+use std::sync::Arc;
 
 /// What kind of Citus table (from partmethod / repmodel / colocationid).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -43,6 +44,8 @@ pub struct Column {
     pub name: String,
     pub ty: PgType,
     pub has_default: bool,
+    /// int2/int4 with a sequence default (`serial`, identity): workers refuse to evaluate it.
+    pub int_sequence_default: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -82,17 +85,39 @@ pub struct Node {
     pub active: bool,
     pub role: String,
     pub should_have_shards: bool,
-    /// `host:port`, formatted once.
-    pub(crate) addr: String,
+    /// `pg_dist_node.hasmetadata`.
+    pub has_metadata: bool,
+    /// `pg_dist_node.metadatasynced` (NULL read as false).
+    pub metadata_synced: bool,
+    /// `host:port`, formatted once and shared: a per-statement choice clones a refcount.
+    #[serde(serialize_with = "serialize_str")]
+    pub(crate) addr: Arc<str>,
+}
+
+fn serialize_str<S: serde::Serializer>(v: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(v)
 }
 
 impl Node {
     pub fn addr(&self) -> &str {
         &self.addr
     }
+    /// The same `host:port`, shared (a cheap key for per-node pools).
+    pub fn addr_shared(&self) -> &Arc<str> {
+        &self.addr
+    }
     /// Whether queries can be sent here (active primary in the default cluster).
     pub fn is_usable(&self) -> bool {
         self.active && self.role == "primary"
+    }
+    /// Whether this node can plan distributed queries itself (Citus 11+ syncs the metadata to
+    /// every node): a usable primary whose metadata is present and current.
+    pub fn plans_queries(&self) -> bool {
+        self.is_usable() && self.has_metadata && self.metadata_synced
+    }
+    /// Group 0 is the coordinator's.
+    pub fn is_coordinator(&self) -> bool {
+        self.group_id == 0
     }
 }
 
@@ -106,6 +131,8 @@ pub struct Topology {
     by_name: AHashMap<String, AHashMap<String, TableId>>,
     relations: AHashMap<String, AHashMap<String, char>>,
     nodes: Vec<Node>,
+    /// Indexes of the nodes that `plans_queries()`, in node id order (computed in `build`).
+    query_nodes: Vec<usize>,
     /// shard id → (table, position in `CitusTable::shards`).
     shard_index: AHashMap<i64, (TableId, usize)>,
     warnings: Vec<String>,
@@ -134,6 +161,11 @@ impl Topology {
     }
     pub fn node(&self, idx: usize) -> Option<&Node> {
         self.nodes.get(idx)
+    }
+    /// Indexes into `nodes()` of every node that `plans_queries()` (the coordinator included
+    /// when it has metadata), in node id order: where spread reads may go.
+    pub fn query_nodes(&self) -> &[usize] {
+        &self.query_nodes
     }
     pub fn active_nodes(&self) -> impl Iterator<Item = &Node> {
         self.nodes.iter().filter(|n| n.is_usable())

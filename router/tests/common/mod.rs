@@ -46,14 +46,15 @@ fn schema_tables() -> Vec<(String, String)> {
 pub fn catalog_rows() -> CatalogRows {
     let columns = tsv("metadata/dist_table_columns.tsv");
     let tables = schema_tables();
-    let has_default = |table: &str, col: &str| {
-        tables.iter().any(|(t, body)| {
-            t == table
-                && body.split(',').any(|def| {
-                    let def = def.trim().trim_start_matches('(');
-                    def.starts_with(col) && (def.contains("serial") || def.to_lowercase().contains("default"))
-                })
-        })
+    let definition = |table: &str, col: &str| -> Option<String> {
+        let (_, body) = tables.iter().find(|(t, _)| t == table)?;
+        body.split(',').map(|def| def.trim().trim_start_matches('(').to_lowercase()).find(|def| def.starts_with(col))
+    };
+    let has_default = |table: &str, col: &str| definition(table, col).is_some_and(|d| d.contains("serial") || d.contains("default"));
+    // `serial` / `smallserial` (int4 / int2 with a sequence default); `bigserial` is int8.
+    let int_sequence_default = |table: &str, col: &str| {
+        definition(table, col)
+            .is_some_and(|d| d.contains("serial") && !d.contains("bigserial") || d.contains("identity") && !d.contains("bigint"))
     };
     let mut rows = CatalogRows::default();
     for r in tsv("metadata/pg_dist_partition.tsv") {
@@ -95,6 +96,8 @@ pub fn catalog_rows() -> CatalogRows {
             get(&r, "noderole"),
             get(&r, "nodecluster"),
             get(&r, "shouldhaveshards"),
+            get(&r, "hasmetadata"),
+            get(&r, "metadatasynced"),
         ];
         rows.nodes.push(NodeRow::from_text(&refs).expect("node row"));
     }
@@ -102,7 +105,8 @@ pub fn catalog_rows() -> CatalogRows {
         let table = get(c, "relname").unwrap_or_default();
         let name = get(c, "attname").unwrap_or_default();
         let def = if has_default(table, name) { "t" } else { "f" };
-        let refs = [Some("public"), Some(table), get(c, "attnum"), Some(name), get(c, "atttypid"), Some(def)];
+        let int_seq = if int_sequence_default(table, name) { "t" } else { "f" };
+        let refs = [Some("public"), Some(table), get(c, "attnum"), Some(name), get(c, "atttypid"), Some(def), Some(int_seq)];
         rows.columns.push(ColumnRow::from_text(&refs).expect("column row"));
     }
     for (t, _) in &tables {
