@@ -7,8 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use citus_proxy_router::analysis::{StatementKind, TxControl};
-use citus_proxy_router::placement::{self, Placement as Where};
-use citus_proxy_router::{Decision, Topology};
+use citus_proxy_router::{shard_local, spreadable, Decision, Placement as Where, Topology};
 
 use crate::hooks::Placement;
 
@@ -30,13 +29,13 @@ impl Placing {
             return Placement::Begin;
         }
         if self.shard_local {
-            if let Where::Node(i) = placement::shard_local(d, topo, search_path) {
+            if let Where::Node(i) = shard_local(d, topo, search_path) {
                 if let Some(node) = topo.node(i) {
                     return Placement::Node(Arc::clone(node.addr_shared()));
                 }
             }
         }
-        if self.spread && placement::spreadable(d, topo, search_path) {
+        if self.spread && spreadable(d, topo, search_path) {
             let nodes = topo.query_nodes();
             if !nodes.is_empty() {
                 let turn = self.next.fetch_add(1, Ordering::Relaxed) % nodes.len();
