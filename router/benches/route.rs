@@ -1,5 +1,6 @@
 //! Route decision costs: a cached point-select shape (target ≤ 2 µs), a prepared statement at
-//! Bind, and the first analysis of a ~200-character join (parse + walk, no cache).
+//! Bind, the shard-local placement of a decided point select, and the first analysis of a
+//! ~200-character join (parse + walk, no cache).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // a panic here is a failed test, not a crashed proxy
 
 use citus_proxy_router::Router;
@@ -35,6 +36,12 @@ fn bench(c: &mut Criterion) {
             let p = [Some(params[j].as_slice())];
             black_box(router.route_bound(&prepared, &p, &[1], &topo, &["public"]))
         })
+    });
+
+    // routing.shard_local's per-transaction-start cost on top of a decision (no allocation).
+    let point = router.route_query_with("SELECT * FROM users WHERE user_id = 42", &topo, &["public"], false);
+    c.bench_function("shard_local_point_select", |b| {
+        b.iter(|| black_box(citus_proxy_router::shard_local(black_box(&point), &topo, &["public"])))
     });
 
     let cached_join = Router::new(16);
