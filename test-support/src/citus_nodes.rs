@@ -114,15 +114,12 @@ fn real_cluster(coordinator_url: &str) -> NodeCluster {
     let url = coordinator_url.to_string();
     let rows: Vec<(i32, String, i32)> = crate::block_on_private(async move {
         let c = crate::connect(&url).await;
-        c.query(
-            "SELECT groupid, nodename, nodeport FROM pg_dist_node WHERE noderole = 'primary' AND isactive ORDER BY groupid",
-            &[],
-        )
-        .await
-        .unwrap_or_else(|e| panic!("read pg_dist_node of the real coordinator: {}", crate::describe(&e)))
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect()
+        c.query("SELECT groupid, nodename, nodeport FROM pg_dist_node WHERE noderole = 'primary' AND isactive ORDER BY groupid", &[])
+            .await
+            .unwrap_or_else(|e| panic!("read pg_dist_node of the real coordinator: {}", crate::describe(&e)))
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect()
     });
     let database = db_name(coordinator_url);
     let node = |(group, host, port): (i32, String, i32)| {

@@ -122,7 +122,10 @@ impl PgServer {
     /// when a machine dies), for fault tests on a server of their own. Panics for an external one.
     pub fn stop_immediately(&self) {
         let data = self.data_dir.as_ref().expect("test harness: only a server the harness started can be stopped");
-        run(as_pg(running_as_root(), &pg_bin_dir().join("pg_ctl")).arg("-D").arg(data).args(["-w", "stop", "-m", "immediate"]), "pg_ctl stop");
+        run(
+            as_pg(running_as_root(), &pg_bin_dir().join("pg_ctl")).arg("-D").arg(data).args(["-w", "stop", "-m", "immediate"]),
+            "pg_ctl stop",
+        );
     }
 
     fn external(url: &str) -> PgServer {
