@@ -2,6 +2,7 @@
 //! harness's real PostgreSQL (or CITUS_PROXY_TEST_PG), and client helpers.
 #![allow(dead_code)]
 
+pub mod nodes;
 pub mod pool;
 
 use std::net::SocketAddr;
