@@ -119,14 +119,15 @@ pub fn shard_local(decision: &Decision, topo: &Topology, search_path: &[&str]) -
 
 /// Whether a statement outside a transaction may run on any node that plans queries
 /// (`Topology::query_nodes`): one multi-shard, read-only, non-locking statement that calls no
-/// volatile, sequence or Citus function and touches only Citus tables.
+/// sequence or Citus function and touches only Citus tables. Other functions are allowed, as
+/// for single-shard statements: Citus propagates functions created through the coordinator, and
+/// a function whose answer varies varies on the coordinator too.
 pub fn spreadable(decision: &Decision, topo: &Topology, search_path: &[&str]) -> bool {
     let Ok(info) = only_statement(decision) else { return false };
     matches!(decision.route, Route::MultiShard { .. })
         && info.kind == StatementKind::Read
         && info.is_read_only()
         && !info.locking
-        && !info.volatile
         && !info.changes_metadata
         && !info.touches_catalog
         && !info.touches_temp

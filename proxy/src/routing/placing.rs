@@ -29,10 +29,13 @@ impl Placing {
             return Placement::Begin;
         }
         if self.shard_local {
-            if let Where::Node(i) = shard_local(d, topo, search_path) {
-                if let Some(node) = topo.node(i) {
-                    return Placement::Node(Arc::clone(node.addr_shared()));
+            match shard_local(d, topo, search_path) {
+                Where::Node(i) => {
+                    if let Some(node) = topo.node(i) {
+                        return Placement::Node(Arc::clone(node.addr_shared()));
+                    }
                 }
+                Where::Coordinator(why) => tracing::debug!(why = why.as_str(), "placed on the coordinator"),
             }
         }
         if self.spread && spreadable(d, topo, search_path) {

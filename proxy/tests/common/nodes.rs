@@ -76,6 +76,8 @@ pub fn users_on(cluster: &NodeCluster, group: i32, upto: i64) -> Vec<i64> {
 
 /// The metrics text of an in-process proxy.
 pub fn metrics(p: &Proxy) -> String {
+    // As a scrape does: the computed values first.
+    p.ctx.update_computed_gauges();
     p.ctx.metrics.render(&p.ctx.sessions)
 }
 

@@ -32,6 +32,10 @@ impl Pooled<'_> {
     pub(super) async fn walk_client(&mut self) -> Result<Walk, SessionError> {
         let max = self.ctx.live().limits.max_message_size as usize + 1;
         loop {
+            if self.side_trip {
+                // The rest waits for the side trip's ReadyForQuery (see `place`).
+                return Ok(Walk::NeedMore(0));
+            }
             if self.pass > 0 {
                 // A frame streamed through: its bytes go on as they come.
                 let n = self.pass.min(self.client.buf.len());
@@ -141,10 +145,17 @@ impl Pooled<'_> {
             Frontend::Flush if detached && !self.batch_open => return Ok(()),
             // Outside COPY PostgreSQL ignores these; so does the proxy.
             Frontend::CopyData(_) | Frontend::CopyDone | Frontend::CopyFail(_) if detached => return Ok(()),
+            Frontend::Sync if detached && self.held_closes_only() => {
+                let note = self.hooks.on_sync(None);
+                return self.answer_held_closes(note).await;
+            }
             Frontend::Sync => {
                 let started = self.batch_start.take().unwrap_or_else(Instant::now);
                 let note = self.hooks.on_sync(None);
                 self.batch_open = false;
+                // Parse/Describe before a deferred BEGIN's first Bind: answered by the
+                // coordinator outside the transaction, which stays unplaced.
+                self.side_trip = detached && self.begin.is_some() && self.placing;
                 self.attach().await?;
                 self.push(started, note);
                 self.expect_ready(false);

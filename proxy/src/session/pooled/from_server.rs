@@ -23,12 +23,13 @@ const PARSE_COMPLETE: [u8; 5] = [b'1', 0, 0, 0, 4];
 impl Pooled<'_> {
     /// Walks what the server sent. Returns an end when the session must stop.
     pub(super) async fn walk_server(&mut self) -> Result<Option<End>, SessionError> {
-        let addr = self.ctx.connector.addr();
         let caching = self.ctx.cache.is_some();
         let Link::Attached(server) = &mut self.link else { return Ok(None) };
         let mut buf = std::mem::take(&mut server.buf);
+        // The server's address, for the error only (a clone of a pointer, not of the text).
+        let info = std::sync::Arc::clone(&server.info);
         let (mut pos, mut out_from, mut collect_from) = (0, 0, 0);
-        let lost = |why: &str| SessionError::UpstreamLost(format!("{addr} ({why})"));
+        let lost = |why: &str| SessionError::UpstreamLost(format!("{} ({why})", info.addr));
         while let Some((tag, total)) = next_header(&buf, &mut pos, &mut self.spass) {
             let total = total.ok_or_else(|| lost("invalid message length"))?;
             if self.at_statement_start && !matches!(tag, b'1' | b'3') {
@@ -48,6 +49,7 @@ impl Pooled<'_> {
             let end = pos + total;
             match msg {
                 Backend::ReadyForQuery(status) => {
+                    let status = if self.side_trip { self.side_trip_status(&mut buf, pos) } else { status };
                     // What came before is relayed first: a write's invalidation and a metadata
                     // reload its statement made due finish before its ReadyForQuery is seen.
                     let before = buf.get(out_from..pos).unwrap_or_default();
@@ -99,6 +101,9 @@ impl Pooled<'_> {
         let drained = buf.is_empty() && self.spass == 0;
         if let Link::Attached(server) = &mut self.link {
             server.buf = buf;
+        }
+        if drained && self.pending.is_empty() && self.side_trip {
+            self.end_side_trip().await?;
         }
         if drained && self.pending.is_empty() {
             self.maybe_release().await;

@@ -40,6 +40,7 @@ impl Pooled<'_> {
             return Ok(());
         }
         let target = self.target_of(placement);
+        tracing::debug!(?placement, %target, "attaching");
         self.attach_to(target).await
     }
 
@@ -99,6 +100,40 @@ impl Pooled<'_> {
         Ok(())
     }
 
+    /// Only Closes of named statements wait for this Sync (a driver dropping statements it
+    /// prepared): their server names stay cached on the connections, so nothing needs a server.
+    pub(super) fn held_closes_only(&self) -> bool {
+        self.renames()
+            && !self.held.is_empty()
+            && self.held.iter().all(|(kind, frame)| {
+                matches!(kind, Renamed::Close)
+                    && crate::wire::describe::DescribeView::decode(frame.get(HEADER_LEN..).unwrap_or_default())
+                        .is_ok_and(|v| v.kind == b'S' && !v.name.is_empty())
+            })
+    }
+
+    /// Answers the held Closes and their Sync here: CloseComplete each, then ReadyForQuery.
+    pub(super) async fn answer_held_closes(&mut self, note: StatementNote) -> Result<(), SessionError> {
+        let started = self.batch_start.take().unwrap_or_else(Instant::now);
+        let held = std::mem::take(&mut self.held);
+        let mut out = BytesMut::with_capacity(held.len() * 5 + 6);
+        for (_, frame) in &held {
+            if let Ok(v) = crate::wire::describe::DescribeView::decode(frame.get(HEADER_LEN..).unwrap_or_default()) {
+                self.statements.forget(v.name);
+            }
+            out.extend_from_slice(&build(b'3', b""));
+        }
+        out.extend_from_slice(&ready::frame(self.tx));
+        self.batch_open = false;
+        self.client.w.write_all(&out).await.map_err(SessionError::ClientIo)?;
+        self.ctx.metrics.bytes_to_client.increment(out.len() as u64);
+        let p = crate::session::state::Pending::new(started, note);
+        if let Some(wait) = self.finished(&p, self.tx) {
+            wait.await;
+        }
+        Ok(())
+    }
+
     /// A lone BEGIN with no server attached: answered here, sent on with the next statement.
     /// Returns the note back when it is not one.
     pub(super) async fn defer_begin(&mut self, sql: &[u8], note: StatementNote) -> Result<Option<StatementNote>, SessionError> {
@@ -132,9 +167,57 @@ impl Pooled<'_> {
 
     /// Opens the transaction block a deferred BEGIN stands for on the connection just taken.
     pub(super) async fn begin_on(&mut self, conn: &mut Conn) -> Result<(), SessionError> {
+        if self.side_trip {
+            return Ok(());
+        }
         let Some(begin) = self.begin.take() else { return Ok(()) };
         let timeout = self.ctx.config.upstream.connect_timeout;
         crate::pool::run_hidden(conn, &begin, timeout).await.map_err(|e| {
+            let msg = format!("could not open the transaction block this session began on a pooled server connection: {e}");
+            SessionError::Pool(encode(Severity::Fatal, "08006", &msg, None))
+        })
+    }
+
+    /// The side trip's ReadyForQuery, as the client's open transaction block has it: `T`, or `E`
+    /// when the batch failed (an error in a block aborts it). Rewritten in place.
+    pub(super) fn side_trip_status(&mut self, buf: &mut BytesMut, pos: usize) -> TxStatus {
+        let status = if self.error_since_ready { TxStatus::Failed } else { TxStatus::InTransaction };
+        if let Some(b) = buf.get_mut(pos + HEADER_LEN) {
+            *b = status.byte();
+        }
+        status
+    }
+
+    /// After the side trip's ReadyForQuery: the connection goes back and the BEGIN keeps
+    /// waiting; if the batch failed, the block is opened here and failed on purpose, so what
+    /// follows gets PostgreSQL's own answers for an aborted transaction (25P02 until ROLLBACK).
+    pub(super) async fn end_side_trip(&mut self) -> Result<(), SessionError> {
+        self.side_trip = false;
+        let failed = self.tx == TxStatus::Failed;
+        if !failed && self.maybe_release_anyway().await {
+            return Ok(());
+        }
+        let Some(begin) = self.begin.take() else { return Ok(()) };
+        let Link::Attached(conn) = &mut self.link else { return Ok(()) };
+        let timeout = self.ctx.config.upstream.connect_timeout;
+        if !failed {
+            // It could not go back yet: the block opens on this connection.
+            return self.begin_here(begin).await;
+        }
+        let sql = format!("{begin}; SELECT 1/0");
+        match crate::pool::run_hidden(conn, &sql, timeout).await {
+            Err(crate::pool::HiddenError::Refused(_)) => Ok(()),
+            other => {
+                let why = other.err().map(|e| e.to_string()).unwrap_or_else(|| "it did not fail".into());
+                let msg = format!("could not mark this session's failed transaction block on its server connection: {why}");
+                Err(SessionError::Pool(encode(Severity::Fatal, "08006", &msg, None)))
+            }
+        }
+    }
+
+    async fn begin_here(&mut self, begin: String) -> Result<(), SessionError> {
+        let Link::Attached(conn) = &mut self.link else { return Ok(()) };
+        crate::pool::run_hidden(conn, &begin, self.ctx.config.upstream.connect_timeout).await.map_err(|e| {
             let msg = format!("could not open the transaction block this session began on a pooled server connection: {e}");
             SessionError::Pool(encode(Severity::Fatal, "08006", &msg, None))
         })

@@ -94,6 +94,9 @@ pub struct Pooled<'a> {
     pub(super) held: Vec<(super::rename::Renamed, BytesMut)>,
     /// A BEGIN answered here, to be run on the server the next statement picks.
     pub(super) begin: Option<String>,
+    /// A batch without a Bind runs on a coordinator connection while that BEGIN waits (see
+    /// `place`); nothing else from the client is read until its ReadyForQuery.
+    pub(super) side_trip: bool,
 }
 
 /// What a client frame asks of the walk.
@@ -126,6 +129,7 @@ impl<'a> Pooled<'a> {
             placing: mode == PoolMode::Transaction && (ctx.config.routing.shard_local || ctx.config.routing.spread_reads),
             held: Vec::new(),
             begin: None,
+            side_trip: false,
             ctx,
             mode,
             pool,
@@ -319,6 +323,20 @@ impl<'a> Pooled<'a> {
         let reusable = !touched && conn.buf.is_empty() && self.spass == 0;
         let pool = Arc::clone(conn.pool());
         self.ctx.pools.checkin(self.ctx, &pool, conn, reusable).await;
+    }
+
+    /// Gives the connection of a finished side trip back: the server is idle, whatever the
+    /// client was told (see `place`).
+    pub(super) async fn maybe_release_anyway(&mut self) -> bool {
+        if !(self.pending.is_empty() && !self.batch_open && self.sout.is_empty() && self.fixups.is_empty() && !self.copy_in) {
+            return false;
+        }
+        let Link::Attached(conn) = std::mem::replace(&mut self.link, Link::Detached) else { return true };
+        let touched = self.cancel.detach(self.ctx.config.upstream.connect_timeout).await;
+        let reusable = !touched && conn.buf.is_empty() && self.spass == 0;
+        let pool = Arc::clone(conn.pool());
+        self.ctx.pools.checkin(self.ctx, &pool, conn, reusable).await;
+        true
     }
 
     /// At the end of the session: a connection in a clean state goes back (reset first in
