@@ -8,6 +8,7 @@ mod carry;
 mod from_client;
 mod from_server;
 mod login;
+mod lost;
 mod pin;
 mod place;
 mod relay;

@@ -223,6 +223,7 @@ impl<'a> Pooled<'a> {
                     let server_r = &mut server.r;
                     server_buf.reserve(READ_CHUNK);
                     let mut closing = phase.clone();
+                    let mut lost_node = None;
                     let from_server = tokio::select! {
                         n = self.client.r.read_buf(&mut self.client.buf) => {
                             if n.map_err(SessionError::ClientIo)? == 0 {
@@ -230,18 +231,28 @@ impl<'a> Pooled<'a> {
                             }
                             false
                         }
-                        n = server_r.read_buf(server_buf) => {
-                            if n.map_err(SessionError::UpstreamIo)? == 0 {
-                                return if self.last_fatal { Ok(End::UpstreamClosed) } else { Err(SessionError::UpstreamLost(server.info.addr.clone())) };
+                        n = server_r.read_buf(server_buf) => match n {
+                            Ok(0) if self.last_fatal => return Ok(End::UpstreamClosed),
+                            Ok(0) if server.pool().node.is_some() => {
+                                lost_node = Some("the node closed the connection".to_string());
+                                false
                             }
-                            true
-                        }
+                            Ok(0) => return Err(SessionError::UpstreamLost(server.info.addr.clone())),
+                            Err(e) if server.pool().node.is_some() => {
+                                lost_node = Some(e.to_string());
+                                false
+                            }
+                            Err(e) => return Err(SessionError::UpstreamIo(e)),
+                            Ok(_) => true,
+                        },
                         _ = reached(phase, Phase::Draining), if can_drain => return Ok(End::Drained),
                         _ = reached(&mut closing, Phase::Closing) => return Ok(End::Closed),
                         // Admin console KILL: the server connection is closed at release (not clean).
                         _ = self.info.killed() => return Err(SessionError::Killed),
                     };
-                    if from_server {
+                    if let Some(why) = lost_node {
+                        self.node_lost(why).await?;
+                    } else if from_server {
                         if let Some(end) = self.walk_server().await? {
                             return Ok(end);
                         }
@@ -378,7 +389,12 @@ impl<'a> Pooled<'a> {
             self.sout.clear();
             return Ok(());
         };
-        server.w.write_all(&self.sout).await.map_err(SessionError::UpstreamIo)?;
+        if let Err(e) = server.w.write_all(&self.sout).await {
+            if server.pool().node.is_some() {
+                return self.node_lost(e.to_string()).await;
+            }
+            return Err(SessionError::UpstreamIo(e));
+        }
         self.ctx.metrics.bytes_to_upstream.increment(self.sout.len() as u64);
         self.sout.clear();
         Ok(())
