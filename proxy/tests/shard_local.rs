@@ -510,3 +510,26 @@ fn shard_local_and_spread_reads_need_transaction_pooling() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_route_notice_says_which_server_served_the_statement() {
+    let cluster = citus_nodes("sl_notice");
+    let p = shard_local_proxy(&cluster, &[]).await;
+    let k = 42_i64;
+    let home = cluster.node_of_user(k);
+    let conninfo = p.conninfo(&cluster.database);
+    let run = |sql: String| {
+        let (ok, _, stderr) = common::psql(&conninfo, &["-c", "SET citus_proxy.report_routing = on", "-c", &sql]);
+        assert!(ok, "{sql}: {stderr}");
+        stderr
+    };
+    let single = run(format!("SELECT username FROM users WHERE user_id = {k}"));
+    assert!(
+        single.contains("citus-proxy route: single-shard") && single.contains(&format!("(served by {})", home.addr())),
+        "the NOTICE of a single-shard statement names its node {}: {single}",
+        home.addr()
+    );
+    let multi = run("SELECT count(*) FROM users".to_string());
+    assert!(multi.contains("citus-proxy route: multi-shard") && multi.contains("(served by coordinator)"), "multi-shard: {multi}");
+    p.stop().await;
+}

@@ -3,7 +3,7 @@
 //! A node that refused a connection is passed over for a while, so new transactions go to the
 //! coordinator instead of each paying a failed connect.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -23,11 +23,16 @@ pub struct NodeSide {
     pub base: Weak<Pool>,
     /// Until when the node is passed over, after it refused.
     down_until: Mutex<Option<Instant>>,
+    /// Whether `down_until` is set: the common case (the node answers) reads only this.
+    down: AtomicBool,
 }
 
 impl NodeSide {
     /// Whether a transaction may be sent to the node now.
     pub fn available(&self) -> bool {
+        if !self.down.load(Ordering::Relaxed) {
+            return true;
+        }
         match *self.down_until.lock().unwrap_or_else(|p| p.into_inner()) {
             None => true,
             Some(t) => Instant::now() >= t,
@@ -46,11 +51,16 @@ impl NodeSide {
             );
         }
         *down = Some(Instant::now() + NODE_RETRY);
+        self.down.store(true, Ordering::Relaxed);
     }
 
     /// The node gave a connection: if it had been passed over, say it is back.
     pub fn answered(&self, key: &PoolKey) {
+        if !self.down.load(Ordering::Relaxed) {
+            return;
+        }
         let mut down = self.down_until.lock().unwrap_or_else(|p| p.into_inner());
+        self.down.store(false, Ordering::Relaxed);
         if down.take().is_some() {
             tracing::info!(node = %key.target, pool = %key, "node answers again; shard-local transactions go to it");
         }
@@ -67,7 +77,7 @@ impl Pools {
         let connector = Arc::new(ctx.connector.for_node(addr)?);
         let key = base.key.on(Target::Node(Arc::clone(addr)));
         let entry = base.node_pools.entry(Arc::clone(addr)).or_insert_with(|| {
-            let side = NodeSide { connector, base: Arc::downgrade(base), down_until: Mutex::new(None) };
+            let side = NodeSide { connector, base: Arc::downgrade(base), down_until: Mutex::new(None), down: AtomicBool::new(false) };
             let pool = Arc::new(Pool::new(key.clone(), Some(side)));
             self.map.insert(key, Arc::clone(&pool));
             pool

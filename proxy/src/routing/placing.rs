@@ -42,8 +42,11 @@ impl Placing {
             let nodes = topo.query_nodes();
             if !nodes.is_empty() {
                 let turn = self.next.fetch_add(1, Ordering::Relaxed) % nodes.len();
-                if let Some(node) = nodes.get(turn).and_then(|i| topo.node(*i)) {
-                    return Placement::Spread(Arc::clone(node.addr_shared()));
+                match nodes.get(turn).and_then(|i| topo.node(*i)) {
+                    // The coordinator's turn goes to its own pool, not to a node pool of it.
+                    Some(node) if node.is_coordinator() => return Placement::Coordinator,
+                    Some(node) => return Placement::Spread(Arc::clone(node.addr_shared())),
+                    None => {}
                 }
             }
         }
