@@ -8,6 +8,7 @@
 mod binaries;
 mod certs;
 mod citus;
+mod citus_nodes;
 mod citus_tls;
 mod ports;
 mod postgres;
@@ -17,6 +18,7 @@ mod roles;
 
 pub use certs::TestCerts;
 pub use citus::{citus, CitusCluster};
+pub use citus_nodes::{citus_nodes, citus_nodes_with_disposable, CitusNode, NodeCluster};
 pub use citus_tls::{CitusAutoCert, CITUS_SSL_CIPHERS};
 pub use ports::free_port;
 pub use postgres::{postgres, start_postgres, PgServer, ServerTls};

@@ -25,6 +25,8 @@ pub struct PgServer {
     /// The server's own log file, when the harness started it (printed on failures). Connections
     /// are logged, with their TLS protocol if any.
     pub log_file: Option<PathBuf>,
+    /// The data directory, when the harness started the server (so a fault test can stop it).
+    data_dir: Option<PathBuf>,
 }
 
 /// How a harness-started PostgreSQL offers TLS.
@@ -116,6 +118,13 @@ impl PgServer {
         self.url(&name)
     }
 
+    /// Stops a harness-started server at once (`pg_ctl stop -m immediate`: backends are killed, as
+    /// when a machine dies), for fault tests on a server of their own. Panics for an external one.
+    pub fn stop_immediately(&self) {
+        let data = self.data_dir.as_ref().expect("test harness: only a server the harness started can be stopped");
+        run(as_pg(running_as_root(), &pg_bin_dir().join("pg_ctl")).arg("-D").arg(data).args(["-w", "stop", "-m", "immediate"]), "pg_ctl stop");
+    }
+
     fn external(url: &str) -> PgServer {
         let cfg =
             tokio_postgres::Config::from_str(url).unwrap_or_else(|e| panic!("CITUS_PROXY_TEST_PG={url} is not a PostgreSQL URL: {e}"));
@@ -131,6 +140,7 @@ impl PgServer {
             certs: None,
             tls: None,
             log_file: None,
+            data_dir: None,
         }
     }
 
@@ -195,6 +205,7 @@ impl PgServer {
                     certs: Some(certs),
                     tls: Some(tls),
                     log_file: Some(log),
+                    data_dir: Some(data),
                 };
             }
             eprintln!("test harness: PostgreSQL did not start on port {port} (attempt {attempt}); retrying");
