@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Shard-local routing side by side: the coordinator directly, and citus-proxy in transaction pooling
 with routing.shard_local off and on (and, on the hop model, routing.spread_reads on), in one
-interleaved citus-loadtest run per client count, for the point_select and mixed scenarios.
+interleaved citus-loadtest run per client count, for the point_select, mixed and aggregation
+scenarios (aggregation: the multi-shard class alone; in mixed it is 5 % of a closed loop, so its
+ops/s follow the single-shard statements' speed and only its latency says something).
 
 Each model starts the multi-node fixture (`citus-fixture`, test-support: the coordinator copy plus
 two plain PostgreSQL "nodes", each holding its placements' rows; `pg_dist_node` names them):
   * `none`: the plain fixture. The coordinator holds every row and runs every statement itself, so
     there is no hop to save: shard-local routing can only show its own cost.
   * `fdw`:  `citus-fixture --hop fdw`. The coordinator's `users` is hash-partitioned over the nodes
-    through postgres_fdw (the nodes hold full copies of `users` and `orders`), so a point select
+    through postgres_fdw (the nodes hold full copies of `users`, `orders` and `events`), so a point select
     through the coordinator pays a planner pass plus a remote execution on one node, as Citus's
     router executor does; the proxy still goes straight to the Citus placement node. Here the run
     also has a `node1` target (node 1 directly, which holds every user): the hop-free path without
@@ -30,9 +32,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pgbench_compare import ROOT, free_port, proc_cpu, wait_port, write_table  # noqa: E402
 
 RELEASE = os.path.join(ROOT, "target", "release")
-SCENARIOS = ["point_select", "mixed"]
+SCENARIOS = ["point_select", "mixed", "aggregation"]
 # (scenario, class) pairs reported, in order.
-ROWS = [("point_select", "single_shard_query"), ("mixed", "single_shard_query"), ("mixed", "multi_shard_aggregation")]
+ROWS = [("point_select", "single_shard_query"), ("mixed", "single_shard_query"), ("mixed", "multi_shard_aggregation"),
+        ("aggregation", "multi_shard_aggregation")]
 
 
 def build():
@@ -245,7 +248,7 @@ def main():
     os.makedirs(reports, exist_ok=True)
     with open("/proc/loadavg") as f:
         load = f.read().split()[:3]
-    lines = [f"citus-loadtest point_select + mixed, {a.duration:g} s (+{a.warmup:g} s warm-up) per target and scenario, "
+    lines = [f"citus-loadtest {' + '.join(SCENARIOS)}, {a.duration:g} s (+{a.warmup:g} s warm-up) per target and scenario, "
              f"{a.rounds} rounds, targets interleaved by the loadtest; pool.size {a.pool_size}; load average at start "
              f"{' '.join(load)}.", ""]
     for model in a.models.split(","):

@@ -4,7 +4,7 @@
 //! stops the PostgreSQL instances once this process is gone.
 //!
 //! `--hop fdw` models the hop Citus's coordinator makes for a single-shard statement: every node's
-//! `users` (and `orders`) becomes a full copy, and the coordinator's `users` becomes a table
+//! `users` (and `orders`, `events`) becomes a full copy, and the coordinator's `users` becomes a table
 //! hash-partitioned on `user_id` whose partitions are postgres_fdw foreign tables on the nodes. A
 //! point select through the coordinator then pays a planner pass plus a remote execution on one
 //! node, while the `pg_dist_*` rows (re-pointed at the new table) still name the Citus placement
@@ -101,9 +101,9 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// Tables every node gets in full under `--hop fdw`: `users` (served through the foreign
-/// partitions) and `orders` (the mixed scenario's multi-shard read, so that a read spread to a
-/// node returns the whole answer, as Citus would).
-const FULL_COPIES: [&str; 2] = ["users", "orders"];
+/// partitions), and `orders` and `events` (the multi-shard reads of the mixed and aggregation
+/// scenarios, so that a read spread to a node returns the whole answer, as Citus would).
+const FULL_COPIES: [&str; 3] = ["users", "orders", "events"];
 
 /// Sets up the fdw hop and returns the statements one coordinator point select runs on the node
 /// (read from the node's log with `log_statement = 'all'`).
