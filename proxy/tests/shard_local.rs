@@ -518,18 +518,25 @@ async fn the_route_notice_says_which_server_served_the_statement() {
     let k = 42_i64;
     let home = cluster.node_of_user(k);
     let conninfo = p.conninfo(&cluster.database);
+    // psql blocks: it runs off the runtime that serves the proxy.
     let run = |sql: String| {
-        let (ok, _, stderr) = common::psql(&conninfo, &["-c", "SET citus_proxy.report_routing = on", "-c", &sql]);
-        assert!(ok, "{sql}: {stderr}");
-        stderr
+        let conninfo = conninfo.clone();
+        async move {
+            let (ok, _, stderr) =
+                tokio::task::spawn_blocking(move || common::psql(&conninfo, &["-c", "SET citus_proxy.report_routing = on", "-c", &sql]))
+                    .await
+                    .expect("psql task");
+            assert!(ok, "psql: {stderr}");
+            stderr
+        }
     };
-    let single = run(format!("SELECT username FROM users WHERE user_id = {k}"));
+    let single = run(format!("SELECT username FROM users WHERE user_id = {k}")).await;
     assert!(
         single.contains("citus-proxy route: single-shard") && single.contains(&format!("(served by {})", home.addr())),
         "the NOTICE of a single-shard statement names its node {}: {single}",
         home.addr()
     );
-    let multi = run("SELECT count(*) FROM users".to_string());
+    let multi = run("SELECT count(*) FROM users".to_string()).await;
     assert!(multi.contains("citus-proxy route: multi-shard") && multi.contains("(served by coordinator)"), "multi-shard: {multi}");
     p.stop().await;
 }

@@ -194,8 +194,7 @@ async fn trace_point_select(cluster: &NodeCluster) -> Vec<String> {
         .expect("partition of the key")
         .get(0);
     let traced = cluster.workers.iter().find(|w| part == format!("users_on_node{}", w.group)).expect("the key's partition");
-    let data_dir: String =
-        connect(&traced.url).await.query_one("SHOW data_directory", &[]).await.expect("data_directory").get(0);
+    let data_dir: String = connect(&traced.url).await.query_one("SHOW data_directory", &[]).await.expect("data_directory").get(0);
     let log = std::path::Path::new(&data_dir).with_file_name("server.log");
     coordinator.query(&stmt, &[&key]).await.expect("first point select");
     let before = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
