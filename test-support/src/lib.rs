@@ -1,7 +1,8 @@
 //! Real servers for the test suites: PostgreSQL and Redis on free loopback ports, started once per
 //! test binary (or taken from `CITUS_PROXY_TEST_PG` / `CITUS_PROXY_TEST_REDIS`), and a database that
 //! presents Citus's catalogs exactly as a real coordinator does (or a real coordinator named by
-//! `CITUS_PROXY_TEST_CITUS`). Nothing here is a mock: every test talks to a real server.
+//! `CITUS_PROXY_TEST_CITUS`), and a multi-node cluster of such databases for shard-local routing
+//! ([`citus_nodes`]). Nothing here is a mock: every test talks to a real server.
 // The harness fails a test by panicking, with a message that says how to get the missing server.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
