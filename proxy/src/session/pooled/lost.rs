@@ -63,13 +63,7 @@ impl Pooled<'_> {
         if in_block {
             self.attach_to(Target::Coordinator).await?;
             let Link::Attached(conn) = &mut self.link else { return Ok(()) };
-            if !matches!(
-                crate::pool::run_hidden(conn, "BEGIN; SELECT 1/0", self.ctx.config.upstream.connect_timeout).await,
-                Err(crate::pool::HiddenError::Refused(_))
-            ) {
-                let msg = format!("lost the connection to node {addr} and could not keep the aborted transaction block open");
-                return Err(SessionError::Pool(encode(Severity::Fatal, "08006", &msg, None)));
-            }
+            super::place::open_aborted_block(conn, "BEGIN", self.ctx.config.upstream.connect_timeout).await?;
         }
         Ok(())
     }

@@ -40,7 +40,6 @@ impl Pooled<'_> {
             return Ok(());
         }
         let target = self.target_of(placement);
-        tracing::debug!(?placement, %target, "attaching");
         self.attach_to(target).await
     }
 
@@ -171,11 +170,7 @@ impl Pooled<'_> {
             return Ok(());
         }
         let Some(begin) = self.begin.take() else { return Ok(()) };
-        let timeout = self.ctx.config.upstream.connect_timeout;
-        crate::pool::run_hidden(conn, &begin, timeout).await.map_err(|e| {
-            let msg = format!("could not open the transaction block this session began on a pooled server connection: {e}");
-            SessionError::Pool(encode(Severity::Fatal, "08006", &msg, None))
-        })
+        open_block(conn, &begin, self.ctx.config.upstream.connect_timeout).await
     }
 
     /// The side trip's ReadyForQuery, as the client's open transaction block has it: `T`, or `E`
@@ -200,27 +195,12 @@ impl Pooled<'_> {
         let Some(begin) = self.begin.take() else { return Ok(()) };
         let Link::Attached(conn) = &mut self.link else { return Ok(()) };
         let timeout = self.ctx.config.upstream.connect_timeout;
-        if !failed {
+        if failed {
+            open_aborted_block(conn, &begin, timeout).await
+        } else {
             // It could not go back yet: the block opens on this connection.
-            return self.begin_here(begin).await;
+            open_block(conn, &begin, timeout).await
         }
-        let sql = format!("{begin}; SELECT 1/0");
-        match crate::pool::run_hidden(conn, &sql, timeout).await {
-            Err(crate::pool::HiddenError::Refused(_)) => Ok(()),
-            other => {
-                let why = other.err().map(|e| e.to_string()).unwrap_or_else(|| "it did not fail".into());
-                let msg = format!("could not mark this session's failed transaction block on its server connection: {why}");
-                Err(SessionError::Pool(encode(Severity::Fatal, "08006", &msg, None)))
-            }
-        }
-    }
-
-    async fn begin_here(&mut self, begin: String) -> Result<(), SessionError> {
-        let Link::Attached(conn) = &mut self.link else { return Ok(()) };
-        crate::pool::run_hidden(conn, &begin, self.ctx.config.upstream.connect_timeout).await.map_err(|e| {
-            let msg = format!("could not open the transaction block this session began on a pooled server connection: {e}");
-            SessionError::Pool(encode(Severity::Fatal, "08006", &msg, None))
-        })
     }
 
     /// The routing NOTICE of a statement, saying which server serves it.
@@ -230,5 +210,26 @@ impl Pooled<'_> {
         let msg = field(body, b'M').map(String::from_utf8_lossy).unwrap_or_default();
         let msg = format!("{msg} (served by {})", conn.pool().key.target);
         encode(Severity::Notice, "00000", &msg, None).freeze()
+    }
+}
+
+/// Runs the client's BEGIN on `conn`.
+async fn open_block(conn: &mut Conn, begin: &str, timeout: std::time::Duration) -> Result<(), SessionError> {
+    crate::pool::run_hidden(conn, begin, timeout).await.map_err(|e| {
+        let msg = format!("could not open the transaction block this session began on a pooled server connection: {e}");
+        SessionError::Pool(encode(Severity::Fatal, "08006", &msg, None))
+    })
+}
+
+/// Opens a transaction block on `conn` and fails it on purpose: the client was told its block
+/// is aborted, and from here the server gives PostgreSQL's own answers (25P02 until ROLLBACK).
+pub(super) async fn open_aborted_block(conn: &mut Conn, begin: &str, timeout: std::time::Duration) -> Result<(), SessionError> {
+    match crate::pool::run_hidden(conn, &format!("{begin}; SELECT 1/0"), timeout).await {
+        Err(crate::pool::HiddenError::Refused(_)) => Ok(()),
+        other => {
+            let why = other.err().map(|e| e.to_string()).unwrap_or_else(|| "it did not fail".into());
+            let msg = format!("could not keep this session's aborted transaction block open on a server connection: {why}");
+            Err(SessionError::Pool(encode(Severity::Fatal, "08006", &msg, None)))
+        }
     }
 }

@@ -329,11 +329,7 @@ impl<'a> Pooled<'a> {
         {
             return;
         }
-        let Link::Attached(conn) = std::mem::replace(&mut self.link, Link::Detached) else { return };
-        let touched = self.cancel.detach(self.ctx.config.upstream.connect_timeout).await;
-        let reusable = !touched && conn.buf.is_empty() && self.spass == 0;
-        let pool = Arc::clone(conn.pool());
-        self.ctx.pools.checkin(self.ctx, &pool, conn, reusable).await;
+        self.release().await;
     }
 
     /// Gives the connection of a finished side trip back: the server is idle, whatever the
@@ -342,12 +338,18 @@ impl<'a> Pooled<'a> {
         if !(self.pending.is_empty() && !self.batch_open && self.sout.is_empty() && self.fixups.is_empty() && !self.copy_in) {
             return false;
         }
-        let Link::Attached(conn) = std::mem::replace(&mut self.link, Link::Detached) else { return true };
+        self.release().await;
+        true
+    }
+
+    /// Gives the server connection back, to be reused unless a cancel reached it or it is out
+    /// of step.
+    async fn release(&mut self) {
+        let Link::Attached(conn) = std::mem::replace(&mut self.link, Link::Detached) else { return };
         let touched = self.cancel.detach(self.ctx.config.upstream.connect_timeout).await;
         let reusable = !touched && conn.buf.is_empty() && self.spass == 0;
         let pool = Arc::clone(conn.pool());
         self.ctx.pools.checkin(self.ctx, &pool, conn, reusable).await;
-        true
     }
 
     /// At the end of the session: a connection in a clean state goes back (reset first in
